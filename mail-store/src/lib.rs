@@ -1,0 +1,1 @@
+//! The store interface for Rampart: accounts, mailboxes, messages and the outbound queue.
