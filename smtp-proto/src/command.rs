@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use mail_auth::Secret;
 use mail_auth::sasl::MechanismName;
 
-use crate::address::{self, AddressError, Domain, ForwardPath, ReversePath};
+use crate::address::{AddressError, Domain, ForwardPath, ReversePath};
 use crate::reply::{Reply, esc};
 
 /// One SMTP command.
@@ -325,8 +325,7 @@ fn strip_prefix_ci<'a>(args: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
 
 fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
     let rest = strip_prefix_ci(args, b"FROM:").ok_or(CommandError::Syntax)?;
-    let (rest, reverse_path) =
-        address::reverse_path(rest).map_err(|_| CommandError::Sender(AddressError::Syntax))?;
+    let (reverse_path, rest) = ReversePath::parse_prefix(rest).map_err(CommandError::Sender)?;
 
     let mut parameters = MailParameters::default();
     for (keyword, value) in esmtp_parameters(rest)? {
@@ -373,8 +372,7 @@ fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
 
 fn parse_rcpt(args: &[u8]) -> Result<Command, CommandError> {
     let rest = strip_prefix_ci(args, b"TO:").ok_or(CommandError::Syntax)?;
-    let (rest, forward_path) =
-        address::forward_path(rest).map_err(|_| CommandError::Recipient(AddressError::Syntax))?;
+    let (forward_path, rest) = ForwardPath::parse_prefix(rest).map_err(CommandError::Recipient)?;
 
     let mut parameters = RcptParameters::default();
     for (keyword, value) in esmtp_parameters(rest)? {

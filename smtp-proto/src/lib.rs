@@ -3,4 +3,6 @@
 pub mod address;
 pub mod command;
 pub mod extension;
+mod framing;
 pub mod reply;
+pub mod server;
