@@ -33,12 +33,13 @@
 //!
 //! let client = b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\n\
 //!                RCPT TO:<b@example.org>\r\nDATA\r\n";
-//! for input in [&client[..], b"Hello\r\n.\r\n", b"QUIT\r\n"] {
+//! for input in [&b""[..], client, b"Hello\r\n.\r\n", b"QUIT\r\n"] {
 //!     session.handle_input(input, now);
 //!     while let Some(event) = session.poll_event() {
 //!         match event {
 //!             Event::MessageData(chunk) => message.extend_from_slice(&chunk),
-//!             // A real host checks the sender, the recipients and its quota here.
+//!             // A real host checks the client, sender, recipients and quota here, and
+//!             // stores the message durably before accepting it.
 //!             event if event.needs_answer() => session.accept().unwrap(),
 //!             _ => {}
 //!         }
@@ -48,8 +49,10 @@
 //!     }
 //! }
 //!
+//! let written = String::from_utf8(written).unwrap();
+//! assert!(written.starts_with("220 mx.example.org ESMTP"));
+//! assert!(written.ends_with("250 2.0.0 Message accepted\r\n221 2.0.0 Bye\r\n"));
 //! assert_eq!(message, b"Hello\r\n");
-//! assert!(String::from_utf8(written).unwrap().ends_with("221 2.0.0 Bye\r\n"));
 //! assert!(session.is_closed());
 //! ```
 
