@@ -71,7 +71,10 @@ impl fmt::Debug for ServerStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Challenge(data) => write!(f, "Challenge({} bytes)", data.len()),
-            Self::Success { authorization_id, additional_data } => f
+            Self::Success {
+                authorization_id,
+                additional_data,
+            } => f
                 .debug_struct("Success")
                 .field("authorization_id", authorization_id)
                 .field("additional_data", &additional_data.as_ref().map(Vec::len))
@@ -136,7 +139,10 @@ mod tests {
 
     #[test]
     fn mechanism_names_follow_rfc_4422() {
-        assert_eq!(MechanismName::new("scram-sha-256").unwrap().as_str(), "SCRAM-SHA-256");
+        assert_eq!(
+            MechanismName::new("scram-sha-256").unwrap().as_str(),
+            "SCRAM-SHA-256"
+        );
         assert_eq!(MechanismName::new("X_1").unwrap().as_str(), "X_1");
         assert!(MechanismName::new("").is_err());
         assert!(MechanismName::new("A".repeat(21).as_str()).is_err());

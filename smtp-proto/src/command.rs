@@ -179,12 +179,16 @@ impl CommandError {
             Self::Recipient(e) => {
                 Reply::new(501, Some(esc!("5.1.3")), &format!("Bad recipient: {e}"))
             }
-            Self::UnknownParameter(name) => {
-                Reply::new(555, Some(esc!("5.5.4")), &format!("Parameter {name} not recognized"))
-            }
-            Self::InvalidParameter(name) => {
-                Reply::new(501, Some(esc!("5.5.4")), &format!("Invalid {name} parameter"))
-            }
+            Self::UnknownParameter(name) => Reply::new(
+                555,
+                Some(esc!("5.5.4")),
+                &format!("Parameter {name} not recognized"),
+            ),
+            Self::InvalidParameter(name) => Reply::new(
+                501,
+                Some(esc!("5.5.4")),
+                &format!("Invalid {name} parameter"),
+            ),
             Self::InvalidBase64 => Reply::new(501, Some(esc!("5.5.2")), "Invalid base64 data"),
         }
     }
@@ -227,10 +231,16 @@ impl Command {
         let text = match self {
             Self::Helo(domain) => format!("HELO {domain}"),
             Self::Ehlo(domain) => format!("EHLO {domain}"),
-            Self::Mail { reverse_path, parameters } => {
+            Self::Mail {
+                reverse_path,
+                parameters,
+            } => {
                 format!("MAIL FROM:{reverse_path}{}", parameters.encode())
             }
-            Self::Rcpt { forward_path, parameters } => {
+            Self::Rcpt {
+                forward_path,
+                parameters,
+            } => {
                 format!("RCPT TO:{forward_path}{}", parameters.encode())
             }
             Self::Data => "DATA".to_owned(),
@@ -244,8 +254,14 @@ impl Command {
             Self::Help(None) => "HELP".to_owned(),
             Self::Help(Some(topic)) => format!("HELP {topic}"),
             Self::StartTls => "STARTTLS".to_owned(),
-            Self::Auth { mechanism, initial_response: None } => format!("AUTH {mechanism}"),
-            Self::Auth { mechanism, initial_response: Some(response) } => {
+            Self::Auth {
+                mechanism,
+                initial_response: None,
+            } => format!("AUTH {mechanism}"),
+            Self::Auth {
+                mechanism,
+                initial_response: Some(response),
+            } => {
                 format!("AUTH {mechanism} {}", encode_sasl(response.expose()))
             }
         };
@@ -276,8 +292,21 @@ impl Command {
 
 /// Verbs that exist but were given the wrong arguments get 501 rather than 500.
 const KNOWN_VERBS: [&[u8]; 15] = [
-    b"HELO", b"EHLO", b"MAIL", b"RCPT", b"DATA", b"BDAT", b"RSET", b"NOOP", b"QUIT", b"VRFY",
-    b"EXPN", b"HELP", b"AUTH", b"STARTTLS", b"TURN",
+    b"HELO",
+    b"EHLO",
+    b"MAIL",
+    b"RCPT",
+    b"DATA",
+    b"BDAT",
+    b"RSET",
+    b"NOOP",
+    b"QUIT",
+    b"VRFY",
+    b"EXPN",
+    b"HELP",
+    b"AUTH",
+    b"STARTTLS",
+    b"TURN",
 ];
 
 fn memchr_space(line: &[u8]) -> Option<usize> {
@@ -286,7 +315,11 @@ fn memchr_space(line: &[u8]) -> Option<usize> {
 
 /// Encodes a SASL message for the wire: base64, or `=` for an empty one (RFC 4954 section 4).
 pub(crate) fn encode_sasl(data: &[u8]) -> String {
-    if data.is_empty() { "=".to_owned() } else { BASE64.encode(data) }
+    if data.is_empty() {
+        "=".to_owned()
+    } else {
+        BASE64.encode(data)
+    }
 }
 
 /// Decodes a client's SASL line: `=` is empty, anything else must be strict base64.
@@ -320,7 +353,8 @@ fn parse_string(args: &[u8]) -> Result<String, CommandError> {
 /// Strips a case-insensitive `prefix` (such as `FROM:`) from `args`.
 fn strip_prefix_ci<'a>(args: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let head = args.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &args[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &args[prefix.len()..])
 }
 
 fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
@@ -331,7 +365,9 @@ fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
     for (keyword, value) in esmtp_parameters(rest)? {
         let is = |name: &str| keyword.eq_ignore_ascii_case(name.as_bytes());
         if is("SIZE") {
-            let size = value.and_then(parse_number).ok_or(CommandError::InvalidParameter("SIZE"))?;
+            let size = value
+                .and_then(parse_number)
+                .ok_or(CommandError::InvalidParameter("SIZE"))?;
             set_once(&mut parameters.size, size, "SIZE")?;
         } else if is("BODY") {
             let body = match value.map(|v| v.to_ascii_uppercase()).as_deref() {
@@ -360,14 +396,19 @@ fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
                 .ok_or(CommandError::InvalidParameter("ENVID"))?;
             set_once(&mut parameters.envid, envid, "ENVID")?;
         } else if is("AUTH") {
-            let auth = value.and_then(decode_xtext).ok_or(CommandError::InvalidParameter("AUTH"))?;
+            let auth = value
+                .and_then(decode_xtext)
+                .ok_or(CommandError::InvalidParameter("AUTH"))?;
             set_once(&mut parameters.auth, auth, "AUTH")?;
         } else {
             return Err(unknown(keyword));
         }
     }
 
-    Ok(Command::Mail { reverse_path, parameters })
+    Ok(Command::Mail {
+        reverse_path,
+        parameters,
+    })
 }
 
 fn parse_rcpt(args: &[u8]) -> Result<Command, CommandError> {
@@ -378,17 +419,24 @@ fn parse_rcpt(args: &[u8]) -> Result<Command, CommandError> {
     for (keyword, value) in esmtp_parameters(rest)? {
         let is = |name: &str| keyword.eq_ignore_ascii_case(name.as_bytes());
         if is("NOTIFY") {
-            let notify = value.and_then(parse_notify).ok_or(CommandError::InvalidParameter("NOTIFY"))?;
+            let notify = value
+                .and_then(parse_notify)
+                .ok_or(CommandError::InvalidParameter("NOTIFY"))?;
             set_once(&mut parameters.notify, notify, "NOTIFY")?;
         } else if is("ORCPT") {
-            let orcpt = value.and_then(parse_orcpt).ok_or(CommandError::InvalidParameter("ORCPT"))?;
+            let orcpt = value
+                .and_then(parse_orcpt)
+                .ok_or(CommandError::InvalidParameter("ORCPT"))?;
             set_once(&mut parameters.orcpt, orcpt, "ORCPT")?;
         } else {
             return Err(unknown(keyword));
         }
     }
 
-    Ok(Command::Rcpt { forward_path, parameters })
+    Ok(Command::Rcpt {
+        forward_path,
+        parameters,
+    })
 }
 
 fn parse_bdat(args: &[u8]) -> Result<Command, CommandError> {
@@ -417,7 +465,10 @@ fn parse_auth(args: &[u8]) -> Result<Command, CommandError> {
         Some(response) => Some(Secret::new(decode_sasl(response)?)),
     };
 
-    Ok(Command::Auth { mechanism, initial_response })
+    Ok(Command::Auth {
+        mechanism,
+        initial_response,
+    })
 }
 
 /// `Mail-parameters = esmtp-param *(SP esmtp-param)` after the path: either nothing, or
@@ -430,7 +481,11 @@ fn parse_auth(args: &[u8]) -> Result<Command, CommandError> {
 /// ```
 fn esmtp_parameters(rest: &[u8]) -> Result<Vec<(&[u8], Option<&[u8]>)>, CommandError> {
     let Some(params) = rest.strip_prefix(b" ") else {
-        return if rest.is_empty() { Ok(Vec::new()) } else { Err(CommandError::Syntax) };
+        return if rest.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(CommandError::Syntax)
+        };
     };
 
     // At most one of each known parameter exists; a long list is an attack on the parser.
@@ -513,7 +568,11 @@ fn parse_notify(value: &[u8]) -> Option<Notify> {
             return None;
         }
     }
-    Some(Notify::On { success, failure, delay })
+    Some(Notify::On {
+        success,
+        failure,
+        delay,
+    })
 }
 
 /// `orcpt-parameter = "ORCPT=" original-recipient-address`,
@@ -526,7 +585,10 @@ fn parse_orcpt(value: &[u8]) -> Option<OriginalRecipient> {
     }
 
     let address = decode_xtext(&value[at + 1..]).filter(|a| !a.is_empty())?;
-    Some(OriginalRecipient { address_type: address_type.to_owned(), address })
+    Some(OriginalRecipient {
+        address_type: address_type.to_owned(),
+        address,
+    })
 }
 
 /// Decodes RFC 3461 section 4 xtext: `xtext = *( xchar / hexchar )`,
@@ -610,17 +672,26 @@ impl RcptParameters {
         let mut out = String::new();
         match self.notify {
             Some(Notify::Never) => out.push_str(" NOTIFY=NEVER"),
-            Some(Notify::On { success, failure, delay }) => {
-                let words: Vec<&str> = [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
-                    .into_iter()
-                    .filter_map(|(on, word)| on.then_some(word))
-                    .collect();
+            Some(Notify::On {
+                success,
+                failure,
+                delay,
+            }) => {
+                let words: Vec<&str> =
+                    [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+                        .into_iter()
+                        .filter_map(|(on, word)| on.then_some(word))
+                        .collect();
                 out.push_str(&format!(" NOTIFY={}", words.join(",")));
             }
             None => {}
         }
         if let Some(orcpt) = &self.orcpt {
-            out.push_str(&format!(" ORCPT={};{}", orcpt.address_type, encode_xtext(&orcpt.address)));
+            out.push_str(&format!(
+                " ORCPT={};{}",
+                orcpt.address_type,
+                encode_xtext(&orcpt.address)
+            ));
         }
         out
     }
@@ -653,7 +724,10 @@ mod tests {
         assert_eq!(parse("HELP"), Ok(Command::Help(None)));
         assert_eq!(parse("HELP MAIL"), Ok(Command::Help(Some("MAIL".into()))));
         assert_eq!(parse("VRFY Smith"), Ok(Command::Vrfy("Smith".into())));
-        assert_eq!(parse("EXPN Example-People"), Ok(Command::Expn("Example-People".into())));
+        assert_eq!(
+            parse("EXPN Example-People"),
+            Ok(Command::Expn("Example-People".into()))
+        );
     }
 
     #[test]
@@ -673,9 +747,17 @@ mod tests {
 
     #[test]
     fn helo_and_ehlo_take_a_domain_or_address_literal() {
-        assert!(matches!(parse("EHLO bar.com"), Ok(Command::Ehlo(Domain::Name(n))) if n == "bar.com"));
-        assert!(matches!(parse("EHLO [192.0.2.1]"), Ok(Command::Ehlo(Domain::Ipv4(_)))));
-        assert!(matches!(parse("HELO relay.example.org"), Ok(Command::Helo(_))));
+        assert!(
+            matches!(parse("EHLO bar.com"), Ok(Command::Ehlo(Domain::Name(n))) if n == "bar.com")
+        );
+        assert!(matches!(
+            parse("EHLO [192.0.2.1]"),
+            Ok(Command::Ehlo(Domain::Ipv4(_)))
+        ));
+        assert!(matches!(
+            parse("HELO relay.example.org"),
+            Ok(Command::Helo(_))
+        ));
         assert_eq!(parse("EHLO bad..domain"), Err(CommandError::Syntax));
         assert_eq!(parse("EHLO  two-spaces.example"), Err(CommandError::Syntax));
     }
@@ -687,7 +769,13 @@ mod tests {
              ENVID=QQ314159 AUTH=e+3Dmc2@example.com REQUIRETLS",
         )
         .unwrap();
-        let Command::Mail { reverse_path, parameters } = &command else { panic!("{command:?}") };
+        let Command::Mail {
+            reverse_path,
+            parameters,
+        } = &command
+        else {
+            panic!("{command:?}")
+        };
         assert_eq!(reverse_path.to_string(), "<Smith@bar.com>");
         assert_eq!(parameters.size, Some(1000));
         assert_eq!(parameters.body, Some(Body::EightBitMime));
@@ -701,15 +789,30 @@ mod tests {
     #[test]
     fn mail_from_null_path_and_case() {
         let command = parse("mail from:<>").unwrap();
-        assert!(matches!(command, Command::Mail { reverse_path: ReversePath::Null, .. }));
+        assert!(matches!(
+            command,
+            Command::Mail {
+                reverse_path: ReversePath::Null,
+                ..
+            }
+        ));
         round_trip(&command);
     }
 
     #[test]
     fn mail_parameter_errors() {
-        assert_eq!(parse("MAIL FROM:<a@b> FOO=1"), Err(CommandError::UnknownParameter("FOO".into())));
-        assert_eq!(parse("MAIL FROM:<a@b> SIZE=x"), Err(CommandError::InvalidParameter("SIZE")));
-        assert_eq!(parse("MAIL FROM:<a@b> SIZE"), Err(CommandError::InvalidParameter("SIZE")));
+        assert_eq!(
+            parse("MAIL FROM:<a@b> FOO=1"),
+            Err(CommandError::UnknownParameter("FOO".into()))
+        );
+        assert_eq!(
+            parse("MAIL FROM:<a@b> SIZE=x"),
+            Err(CommandError::InvalidParameter("SIZE"))
+        );
+        assert_eq!(
+            parse("MAIL FROM:<a@b> SIZE"),
+            Err(CommandError::InvalidParameter("SIZE"))
+        );
         assert_eq!(
             parse("MAIL FROM:<a@b> SIZE=1 SIZE=2"),
             Err(CommandError::InvalidParameter("SIZE"))
@@ -718,7 +821,10 @@ mod tests {
             parse("MAIL FROM:<a@b> SIZE=999999999999999999999"),
             Err(CommandError::InvalidParameter("SIZE"))
         );
-        assert_eq!(parse("MAIL FROM:<a@b> BODY=9BIT"), Err(CommandError::InvalidParameter("BODY")));
+        assert_eq!(
+            parse("MAIL FROM:<a@b> BODY=9BIT"),
+            Err(CommandError::InvalidParameter("BODY"))
+        );
         assert_eq!(
             parse("MAIL FROM:<a@b> SMTPUTF8=yes"),
             Err(CommandError::InvalidParameter("SMTPUTF8"))
@@ -726,7 +832,10 @@ mod tests {
         assert_eq!(parse("MAIL FROM:<a@b>  SIZE=1"), Err(CommandError::Syntax));
         assert_eq!(parse("MAIL FROM:<a@b> "), Err(CommandError::Syntax));
         assert_eq!(parse("MAIL FROM:<a@b>junk"), Err(CommandError::Syntax));
-        assert_eq!(parse("MAIL FROM:<a@b> ENVID=a+zz"), Err(CommandError::InvalidParameter("ENVID")));
+        assert_eq!(
+            parse("MAIL FROM:<a@b> ENVID=a+zz"),
+            Err(CommandError::InvalidParameter("ENVID"))
+        );
         let many = format!("MAIL FROM:<a@b>{}", " X=1".repeat(17));
         assert_eq!(parse(&many), Err(CommandError::Syntax));
     }
@@ -734,31 +843,55 @@ mod tests {
     #[test]
     fn mail_from_requires_strict_syntax() {
         // RFC 5321 has no space after the colon; accepting it would be a parser differential.
-        assert!(matches!(parse("MAIL FROM: <a@b>"), Err(CommandError::Sender(_))));
-        assert!(matches!(parse("MAIL FROM:a@b"), Err(CommandError::Sender(_))));
+        assert!(matches!(
+            parse("MAIL FROM: <a@b>"),
+            Err(CommandError::Sender(_))
+        ));
+        assert!(matches!(
+            parse("MAIL FROM:a@b"),
+            Err(CommandError::Sender(_))
+        ));
         assert_eq!(parse("MAIL TO:<a@b>"), Err(CommandError::Syntax));
         assert_eq!(parse("MAIL FROM:<a@b>").unwrap().verb(), "MAIL");
     }
 
     #[test]
     fn rcpt_to_with_dsn_parameters() {
-        let command = parse(
-            "RCPT TO:<Jones@XYZ.COM> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Jones+2BX@XYZ.COM",
-        )
-        .unwrap();
-        let Command::Rcpt { forward_path, parameters } = &command else { panic!() };
+        let command =
+            parse("RCPT TO:<Jones@XYZ.COM> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Jones+2BX@XYZ.COM")
+                .unwrap();
+        let Command::Rcpt {
+            forward_path,
+            parameters,
+        } = &command
+        else {
+            panic!()
+        };
         assert_eq!(forward_path.to_string(), "<Jones@XYZ.COM>");
         assert_eq!(
             parameters.notify,
-            Some(Notify::On { success: true, failure: true, delay: false })
+            Some(Notify::On {
+                success: true,
+                failure: true,
+                delay: false
+            })
         );
         let orcpt = parameters.orcpt.as_ref().unwrap();
-        assert_eq!((orcpt.address_type.as_str(), orcpt.address.as_str()), ("rfc822", "Jones+X@XYZ.COM"));
+        assert_eq!(
+            (orcpt.address_type.as_str(), orcpt.address.as_str()),
+            ("rfc822", "Jones+X@XYZ.COM")
+        );
         round_trip(&command);
 
         assert!(matches!(
             parse("RCPT TO:<a@b> NOTIFY=NEVER"),
-            Ok(Command::Rcpt { parameters: RcptParameters { notify: Some(Notify::Never), .. }, .. })
+            Ok(Command::Rcpt {
+                parameters: RcptParameters {
+                    notify: Some(Notify::Never),
+                    ..
+                },
+                ..
+            })
         ));
         assert_eq!(
             parse("RCPT TO:<a@b> NOTIFY=NEVER,DELAY"),
@@ -768,45 +901,98 @@ mod tests {
             parse("RCPT TO:<a@b> NOTIFY=DELAY,DELAY"),
             Err(CommandError::InvalidParameter("NOTIFY"))
         );
-        assert_eq!(parse("RCPT TO:<a@b> ORCPT=rfc822"), Err(CommandError::InvalidParameter("ORCPT")));
-        assert_eq!(parse("RCPT TO:<a@b> SIZE=1"), Err(CommandError::UnknownParameter("SIZE".into())));
+        assert_eq!(
+            parse("RCPT TO:<a@b> ORCPT=rfc822"),
+            Err(CommandError::InvalidParameter("ORCPT"))
+        );
+        assert_eq!(
+            parse("RCPT TO:<a@b> SIZE=1"),
+            Err(CommandError::UnknownParameter("SIZE".into()))
+        );
     }
 
     #[test]
     fn rcpt_to_postmaster() {
         assert!(matches!(
             parse("RCPT TO:<postmaster>"),
-            Ok(Command::Rcpt { forward_path: ForwardPath::Postmaster, .. })
+            Ok(Command::Rcpt {
+                forward_path: ForwardPath::Postmaster,
+                ..
+            })
         ));
-        assert!(matches!(parse("RCPT TO:<>"), Err(CommandError::Recipient(_))));
+        assert!(matches!(
+            parse("RCPT TO:<>"),
+            Err(CommandError::Recipient(_))
+        ));
     }
 
     #[test]
     fn bdat_chunks() {
-        assert_eq!(parse("BDAT 86 LAST"), Ok(Command::Bdat { size: 86, last: true }));
-        assert_eq!(parse("bdat 0 last"), Ok(Command::Bdat { size: 0, last: true }));
-        assert_eq!(parse("BDAT 1000"), Ok(Command::Bdat { size: 1000, last: false }));
+        assert_eq!(
+            parse("BDAT 86 LAST"),
+            Ok(Command::Bdat {
+                size: 86,
+                last: true
+            })
+        );
+        assert_eq!(
+            parse("bdat 0 last"),
+            Ok(Command::Bdat {
+                size: 0,
+                last: true
+            })
+        );
+        assert_eq!(
+            parse("BDAT 1000"),
+            Ok(Command::Bdat {
+                size: 1000,
+                last: false
+            })
+        );
         assert_eq!(parse("BDAT"), Err(CommandError::Syntax));
         assert_eq!(parse("BDAT x"), Err(CommandError::Syntax));
         assert_eq!(parse("BDAT 10 FIRST"), Err(CommandError::Syntax));
         assert_eq!(parse("BDAT -1"), Err(CommandError::Syntax));
-        round_trip(&Command::Bdat { size: 7, last: true });
+        round_trip(&Command::Bdat {
+            size: 7,
+            last: true,
+        });
     }
 
     #[test]
     fn auth_with_and_without_initial_response() {
         let command = parse("AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=").unwrap();
-        let Command::Auth { mechanism, initial_response } = &command else { panic!() };
+        let Command::Auth {
+            mechanism,
+            initial_response,
+        } = &command
+        else {
+            panic!()
+        };
         assert_eq!(mechanism.as_str(), "PLAIN");
-        assert_eq!(initial_response.as_ref().unwrap().expose(), b"test\0test\0test");
+        assert_eq!(
+            initial_response.as_ref().unwrap().expose(),
+            b"test\0test\0test"
+        );
         round_trip(&command);
 
         let command = parse("auth login").unwrap();
-        assert!(matches!(&command, Command::Auth { initial_response: None, .. }));
+        assert!(matches!(
+            &command,
+            Command::Auth {
+                initial_response: None,
+                ..
+            }
+        ));
         round_trip(&command);
 
         let command = parse("AUTH EXTERNAL =").unwrap();
-        let Command::Auth { initial_response, .. } = &command else { panic!() };
+        let Command::Auth {
+            initial_response, ..
+        } = &command
+        else {
+            panic!()
+        };
         assert_eq!(initial_response.as_ref().unwrap().expose(), b"");
         round_trip(&command);
 
@@ -824,9 +1010,16 @@ mod tests {
     #[test]
     fn xtext_round_trips() {
         for text in ["plain", "a+b=c", "space here", "ünï", "\u{7f}"] {
-            assert_eq!(decode_xtext(encode_xtext(text).as_bytes()).as_deref(), Some(text));
+            assert_eq!(
+                decode_xtext(encode_xtext(text).as_bytes()).as_deref(),
+                Some(text)
+            );
         }
-        assert_eq!(decode_xtext(b"+2b"), None, "hex digits are upper case in xtext");
+        assert_eq!(
+            decode_xtext(b"+2b"),
+            None,
+            "hex digits are upper case in xtext"
+        );
         assert_eq!(decode_xtext(b"+2"), None);
     }
 }

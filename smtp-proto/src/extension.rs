@@ -60,7 +60,11 @@ impl Extensions {
         flag(self.requiretls, "REQUIRETLS");
         flag(self.expn, "EXPN");
         if let Some(size) = self.size {
-            lines.push(if size == 0 { "SIZE".to_owned() } else { format!("SIZE {size}") });
+            lines.push(if size == 0 {
+                "SIZE".to_owned()
+            } else {
+                format!("SIZE {size}")
+            });
         }
         if !self.auth.is_empty() {
             let names: Vec<&str> = self.auth.iter().map(MechanismName::as_str).collect();
@@ -76,7 +80,9 @@ impl Extensions {
         let mut found = Self::default();
         for line in reply.lines().iter().skip(1) {
             let mut words = line.split_ascii_whitespace();
-            let Some(keyword) = words.next() else { continue };
+            let Some(keyword) = words.next() else {
+                continue;
+            };
             match keyword.to_ascii_uppercase().as_str() {
                 "PIPELINING" => found.pipelining = true,
                 "8BITMIME" => found.eight_bit_mime = true,
@@ -89,7 +95,9 @@ impl Extensions {
                 "VRFY" => found.vrfy = true,
                 "EXPN" => found.expn = true,
                 "SIZE" => found.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
-                "AUTH" => found.auth.extend(words.filter_map(|w| MechanismName::new(w).ok())),
+                "AUTH" => found
+                    .auth
+                    .extend(words.filter_map(|w| MechanismName::new(w).ok())),
                 _ => found.other.push(line.clone()),
             }
         }
@@ -103,10 +111,17 @@ mod tests {
 
     #[test]
     fn ehlo_lines_follow_the_configuration() {
-        let mut ext = Extensions { pipelining: true, size: Some(1000), ..Default::default() };
+        let mut ext = Extensions {
+            pipelining: true,
+            size: Some(1000),
+            ..Default::default()
+        };
         assert_eq!(ext.ehlo_lines(), ["PIPELINING", "SIZE 1000"]);
 
-        ext.auth = vec![MechanismName::new("PLAIN").unwrap(), MechanismName::new("LOGIN").unwrap()];
+        ext.auth = vec![
+            MechanismName::new("PLAIN").unwrap(),
+            MechanismName::new("LOGIN").unwrap(),
+        ];
         ext.size = Some(0);
         assert_eq!(ext.ehlo_lines(), ["PIPELINING", "SIZE", "AUTH PLAIN LOGIN"]);
         assert!(Extensions::default().ehlo_lines().is_empty());
@@ -157,6 +172,9 @@ mod tests {
         };
         let mut lines = vec!["host".to_owned()];
         lines.extend(ext.ehlo_lines());
-        assert_eq!(Extensions::from_ehlo_reply(&Reply::with_lines(250, None, lines)), ext);
+        assert_eq!(
+            Extensions::from_ehlo_reply(&Reply::with_lines(250, None, lines)),
+            ext
+        );
     }
 }

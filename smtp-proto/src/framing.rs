@@ -24,12 +24,21 @@ pub(crate) enum Frame {
 /// `discarding` is set while the rest of an over-long line is being dropped.
 pub(crate) fn next_line(buf: &[u8], max: usize, discarding: bool) -> Frame {
     match find_crlf(buf) {
-        Some(at) if discarding || at + 2 > max => Frame::TooLong { consumed: at + 2, finished: true },
-        Some(len) => Frame::Line { len, bare: memchr2(b'\r', b'\n', &buf[..len]).is_some() },
+        Some(at) if discarding || at + 2 > max => Frame::TooLong {
+            consumed: at + 2,
+            finished: true,
+        },
+        Some(len) => Frame::Line {
+            len,
+            bare: memchr2(b'\r', b'\n', &buf[..len]).is_some(),
+        },
         None if discarding || buf.len() >= max => {
             // Keep a trailing CR: it may be the first half of the CRLF that ends the line.
             let consumed = buf.len() - usize::from(buf.last() == Some(&b'\r'));
-            Frame::TooLong { consumed, finished: false }
+            Frame::TooLong {
+                consumed,
+                finished: false,
+            }
         }
         None => Frame::Incomplete,
     }
@@ -145,7 +154,10 @@ impl DataDecoder {
                 },
                 DataState::DotCr => {
                     if byte == b'\n' {
-                        return Decoded { consumed: i + 1, finished: true };
+                        return Decoded {
+                            consumed: i + 1,
+                            finished: true,
+                        };
                     }
                     // `.` CR x: the CR was bare. The dot was stuffing; the CR is content.
                     self.fail(ContentError::BareLineEnding);
@@ -165,7 +177,10 @@ impl DataDecoder {
             i += 1;
         }
 
-        Decoded { consumed: input.len(), finished: false }
+        Decoded {
+            consumed: input.len(),
+            finished: false,
+        }
     }
 
     /// Handles a byte seen where a line's text may go on.
@@ -234,7 +249,14 @@ impl ChunkChecker {
     /// A checker for one message.
     pub(crate) fn new(max_size: u64, max_line: usize) -> Self {
         let max_line = max_line.saturating_sub(2);
-        Self { after_cr: false, line_len: 0, size: 0, max_size, max_line, error: None }
+        Self {
+            after_cr: false,
+            line_len: 0,
+            size: 0,
+            max_size,
+            max_line,
+            error: None,
+        }
     }
 
     /// The first content error met, if any.
@@ -295,7 +317,10 @@ mod tests {
     use super::*;
 
     /// Decodes `input` fed in pieces of `step` bytes.
-    fn decode_in_steps(input: &[u8], step: usize) -> (Vec<u8>, Option<usize>, Option<ContentError>) {
+    fn decode_in_steps(
+        input: &[u8],
+        step: usize,
+    ) -> (Vec<u8>, Option<usize>, Option<ContentError>) {
         let mut decoder = DataDecoder::new(1 << 20, 1000);
         let mut out = Vec::new();
         let mut offset = 0;
@@ -311,27 +336,69 @@ mod tests {
 
     #[test]
     fn frames_lines_on_crlf_only() {
-        assert_eq!(next_line(b"NOOP\r\nQUIT\r\n", 512, false), Frame::Line { len: 4, bare: false });
+        assert_eq!(
+            next_line(b"NOOP\r\nQUIT\r\n", 512, false),
+            Frame::Line {
+                len: 4,
+                bare: false
+            }
+        );
         assert_eq!(next_line(b"NOOP\r", 512, false), Frame::Incomplete);
-        assert_eq!(next_line(b"NO\nOP\r\n", 512, false), Frame::Line { len: 5, bare: true });
-        assert_eq!(next_line(b"NO\rOP\r\n", 512, false), Frame::Line { len: 5, bare: true });
-        assert_eq!(next_line(b"\n\r\n", 512, false), Frame::Line { len: 1, bare: true });
+        assert_eq!(
+            next_line(b"NO\nOP\r\n", 512, false),
+            Frame::Line { len: 5, bare: true }
+        );
+        assert_eq!(
+            next_line(b"NO\rOP\r\n", 512, false),
+            Frame::Line { len: 5, bare: true }
+        );
+        assert_eq!(
+            next_line(b"\n\r\n", 512, false),
+            Frame::Line { len: 1, bare: true }
+        );
     }
 
     #[test]
     fn over_long_lines_are_dropped_without_buffering() {
         let line = vec![b'a'; 600];
-        assert_eq!(next_line(&line, 512, false), Frame::TooLong { consumed: 600, finished: false });
-        assert_eq!(next_line(b"aa\r", 512, true), Frame::TooLong { consumed: 2, finished: false });
-        assert_eq!(next_line(b"aa\r\nX", 512, true), Frame::TooLong { consumed: 4, finished: true });
+        assert_eq!(
+            next_line(&line, 512, false),
+            Frame::TooLong {
+                consumed: 600,
+                finished: false
+            }
+        );
+        assert_eq!(
+            next_line(b"aa\r", 512, true),
+            Frame::TooLong {
+                consumed: 2,
+                finished: false
+            }
+        );
+        assert_eq!(
+            next_line(b"aa\r\nX", 512, true),
+            Frame::TooLong {
+                consumed: 4,
+                finished: true
+            }
+        );
 
         // Exactly at the limit is fine; one more is not (512 octets counting CRLF).
         let mut at_limit = vec![b'a'; 510];
         at_limit.extend_from_slice(b"\r\n");
-        assert_eq!(next_line(&at_limit, 512, false), Frame::Line { len: 510, bare: false });
+        assert_eq!(
+            next_line(&at_limit, 512, false),
+            Frame::Line {
+                len: 510,
+                bare: false
+            }
+        );
         let mut over = vec![b'a'; 511];
         over.extend_from_slice(b"\r\n");
-        assert!(matches!(next_line(&over, 512, false), Frame::TooLong { finished: true, .. }));
+        assert!(matches!(
+            next_line(&over, 512, false),
+            Frame::TooLong { finished: true, .. }
+        ));
     }
 
     #[test]
@@ -379,7 +446,10 @@ mod tests {
                 assert!(out.ends_with(b"MAIL FROM:<x@y>\r\n\r\n"));
             } else {
                 let after_error = out.windows(4).any(|w| w == b"MAIL");
-                assert!(!after_error, "content after an error is not produced: {out:?}");
+                assert!(
+                    !after_error,
+                    "content after an error is not produced: {out:?}"
+                );
             }
         }
     }

@@ -29,7 +29,11 @@ impl EnhancedStatusCode {
             return None;
         }
 
-        Some(Self { class, subject, detail })
+        Some(Self {
+            class,
+            subject,
+            detail,
+        })
     }
 
     /// Parses `"class.subject.detail"` in a const context (for the `esc!` macro).
@@ -145,14 +149,21 @@ impl Reply {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        assert!(is_reply_code(code), "reply code {code} is outside RFC 5321's Reply-code");
+        assert!(
+            is_reply_code(code),
+            "reply code {code} is outside RFC 5321's Reply-code"
+        );
 
         let mut lines: Vec<String> = lines.into_iter().map(|l| sanitize(l.as_ref())).collect();
         if lines.is_empty() {
             lines.push(String::new());
         }
 
-        Self { code, enhanced, lines }
+        Self {
+            code,
+            enhanced,
+            lines,
+        }
     }
 
     /// The three-digit reply code.
@@ -250,7 +261,9 @@ fn is_reply_code(code: u16) -> bool {
 }
 
 fn sanitize(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Why a server's reply could not be parsed.
@@ -295,7 +308,13 @@ impl Default for ReplyParser {
 impl ReplyParser {
     /// A parser with the given bounds.
     pub fn new(max_line: usize, max_lines: usize) -> Self {
-        Self { code: None, lines: Vec::new(), max_line, max_lines, enhanced: false }
+        Self {
+            code: None,
+            lines: Vec::new(),
+            max_line,
+            max_lines,
+            enhanced: false,
+        }
     }
 
     /// Feeds one line (without CRLF). Returns the reply when this line completes one.
@@ -363,7 +382,10 @@ mod tests {
         assert_eq!(reply.to_bytes(false), b"250 Sender OK\r\n");
 
         let ehlo = Reply::with_lines(250, None, ["mx.example", "PIPELINING", "SIZE 100"]);
-        assert_eq!(ehlo.to_bytes(true), b"250-mx.example\r\n250-PIPELINING\r\n250 SIZE 100\r\n");
+        assert_eq!(
+            ehlo.to_bytes(true),
+            b"250-mx.example\r\n250-PIPELINING\r\n250 SIZE 100\r\n"
+        );
     }
 
     #[test]
@@ -406,14 +428,20 @@ mod tests {
 
     #[test]
     fn parser_assembles_multi_line_replies() {
-        let mut parser = ReplyParser { enhanced: true, ..ReplyParser::default() };
+        let mut parser = ReplyParser {
+            enhanced: true,
+            ..ReplyParser::default()
+        };
         assert_eq!(parser.push_line(b"250-mx.example greets you"), Ok(None));
         assert_eq!(parser.push_line(b"250-8BITMIME"), Ok(None));
         let reply = parser.push_line(b"250 2.0.0 HELP").unwrap().unwrap();
         assert_eq!(reply.code(), 250);
         assert_eq!(reply.lines(), ["mx.example greets you", "8BITMIME", "HELP"]);
 
-        let reply = parser.push_line(b"550 5.1.1 No such user").unwrap().unwrap();
+        let reply = parser
+            .push_line(b"550 5.1.1 No such user")
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.enhanced_code(), EnhancedStatusCode::new(5, 1, 1));
         assert_eq!(reply.lines(), ["No such user"]);
 
@@ -429,7 +457,10 @@ mod tests {
         assert_eq!(parser.push_line(b"260 x"), Err(ReplyError::Malformed));
         assert_eq!(parser.push_line(&[b'2'; 600]), Err(ReplyError::LineTooLong));
         parser.push_line(b"250-a").unwrap();
-        assert_eq!(parser.push_line(b"251 b"), Err(ReplyError::InconsistentCode));
+        assert_eq!(
+            parser.push_line(b"251 b"),
+            Err(ReplyError::InconsistentCode)
+        );
 
         let mut parser = ReplyParser::new(512, 2);
         parser.push_line(b"250-a").unwrap();
@@ -440,7 +471,10 @@ mod tests {
     #[test]
     fn encoded_replies_parse_back() {
         let reply = Reply::with_lines(451, Some(esc!("4.3.0")), ["try", "again"]);
-        let mut parser = ReplyParser { enhanced: true, ..ReplyParser::default() };
+        let mut parser = ReplyParser {
+            enhanced: true,
+            ..ReplyParser::default()
+        };
         let bytes = reply.to_bytes(true);
         let mut parsed = None;
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {

@@ -66,8 +66,8 @@ use crate::address::{Domain, ForwardPath, ReversePath};
 use crate::command::{Body, Command, MailParameters, RcptParameters};
 use crate::command::{decode_sasl, encode_sasl};
 use crate::extension::Extensions;
-use crate::framing::{self, ChunkChecker, DataDecoder, Frame};
 pub use crate::framing::ContentError;
+use crate::framing::{self, ChunkChecker, DataDecoder, Frame};
 use crate::reply::{EnhancedStatusCode, Reply, esc};
 
 /// Every limit of a server session, with the defaults of RFC 5321 section 4.5.3.
@@ -309,7 +309,10 @@ enum Phase {
     /// A SASL exchange waits for the client's next line.
     AuthResponse,
     Data(DataDecoder),
-    Bdat { remaining: u64, last: bool },
+    Bdat {
+        remaining: u64,
+        last: bool,
+    },
     /// The `220` to STARTTLS is out; no input is valid until the handshake.
     TlsHandshake,
 }
@@ -460,14 +463,19 @@ impl ServerSession {
 
     /// Ends the session with `421 4.4.2` if the client has been silent past the timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(deadline) = self.poll_timeout() else { return };
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
         if now < deadline {
             return;
         }
 
         self.abort_message(AbortReason::Timeout);
         let text = format!("{} Timeout, closing connection", self.config.hostname);
-        self.close_with(Reply::new(421, Some(esc!("4.4.2")), &text), CloseReason::Timeout);
+        self.close_with(
+            Reply::new(421, Some(esc!("4.4.2")), &text),
+            CloseReason::Timeout,
+        );
     }
 
     /// Tells the session the client closed the connection; a message in progress is
@@ -488,7 +496,10 @@ impl ServerSession {
         }
         self.abort_message(AbortReason::ConnectionClosed);
         let text = format!("{} Service shutting down", self.config.hostname);
-        self.close_with(Reply::new(421, Some(esc!("4.3.2")), &text), CloseReason::Host);
+        self.close_with(
+            Reply::new(421, Some(esc!("4.3.2")), &text),
+            CloseReason::Host,
+        );
     }
 
     /// Feeds bytes read from the client, in any split.
@@ -501,7 +512,11 @@ impl ServerSession {
         // Bytes during the handshake belong to TLS, never to SMTP.
         if matches!(self.phase, Phase::TlsHandshake) {
             self.close_with(
-                Reply::new(421, Some(esc!("4.7.0")), "Data received during TLS negotiation"),
+                Reply::new(
+                    421,
+                    Some(esc!("4.7.0")),
+                    "Data received during TLS negotiation",
+                ),
                 CloseReason::ProtocolViolation,
             );
             return;
@@ -523,7 +538,10 @@ impl ServerSession {
 
     /// Accepts the pending event with the session's default positive reply.
     pub fn accept(&mut self) -> Result<(), AnswerError> {
-        let reply = self.accept_reply.clone().ok_or(AnswerError::NothingPending)?;
+        let reply = self
+            .accept_reply
+            .clone()
+            .ok_or(AnswerError::NothingPending)?;
         self.answer(reply)
     }
 
@@ -555,7 +573,10 @@ impl ServerSession {
             ServerStep::Challenge(challenge) => {
                 self.send_challenge(&challenge);
             }
-            ServerStep::Success { authorization_id, additional_data: Some(data) } => {
+            ServerStep::Success {
+                authorization_id,
+                additional_data: Some(data),
+            } => {
                 // RFC 4954 section 4: data with success goes in a last challenge, which the
                 // client answers with an empty line before the 235.
                 self.authenticated = Some(authorization_id);
@@ -564,10 +585,17 @@ impl ServerSession {
                 self.auth_success_pending = true;
                 return self.resume();
             }
-            ServerStep::Success { authorization_id, additional_data: None } => {
+            ServerStep::Success {
+                authorization_id,
+                additional_data: None,
+            } => {
                 self.authenticated = Some(authorization_id);
                 self.phase = Phase::Command;
-                self.send(Reply::new(235, Some(esc!("2.7.0")), "Authentication successful"));
+                self.send(Reply::new(
+                    235,
+                    Some(esc!("2.7.0")),
+                    "Authentication successful",
+                ));
                 return self.resume();
             }
             ServerStep::Failure(failure) => {
@@ -632,10 +660,18 @@ impl ServerSession {
             Pending::Message => {
                 // Accepted or not, the transaction is over (RFC 5321 section 4.1.1.4).
                 self.transaction = None;
-                if positive { self.send(reply) } else { self.send_error(reply) }
+                if positive {
+                    self.send(reply)
+                } else {
+                    self.send_error(reply)
+                }
             }
             Pending::Mail | Pending::Rcpt | Pending::Verify => {
-                if positive || reply.code() == 252 { self.send(reply) } else { self.send_error(reply) }
+                if positive || reply.code() == 252 {
+                    self.send(reply)
+                } else {
+                    self.send_error(reply)
+                }
             }
             Pending::Auth => unreachable!("handled above"),
         }
@@ -648,7 +684,11 @@ impl ServerSession {
             if self.config.reject_early_talkers && !self.input.is_empty() {
                 self.input.clear();
                 self.close_with(
-                    Reply::new(554, Some(esc!("5.5.1")), "Commands sent before the greeting"),
+                    Reply::new(
+                        554,
+                        Some(esc!("5.5.1")),
+                        "Commands sent before the greeting",
+                    ),
                     CloseReason::ProtocolViolation,
                 );
                 return Ok(());
@@ -738,7 +778,11 @@ impl ServerSession {
             // RFC 4954 section 4 has 500 5.5.6 for an over-long SASL line; the exchange ends.
             self.phase = Phase::Command;
             self.auth_success_pending = false;
-            self.send_error(Reply::new(500, Some(esc!("5.5.6")), "Authentication line too long"));
+            self.send_error(Reply::new(
+                500,
+                Some(esc!("5.5.6")),
+                "Authentication line too long",
+            ));
         } else {
             self.send_error(Reply::new(500, Some(esc!("5.5.2")), "Line too long"));
         }
@@ -769,8 +813,14 @@ impl ServerSession {
         match command {
             Command::Helo(domain) => self.helo(domain, false),
             Command::Ehlo(domain) => self.helo(domain, true),
-            Command::Mail { reverse_path, parameters } => self.mail(reverse_path, parameters),
-            Command::Rcpt { forward_path, parameters } => self.rcpt(forward_path, parameters),
+            Command::Mail {
+                reverse_path,
+                parameters,
+            } => self.mail(reverse_path, parameters),
+            Command::Rcpt {
+                forward_path,
+                parameters,
+            } => self.rcpt(forward_path, parameters),
             Command::Data => self.data(),
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => {
@@ -779,7 +829,10 @@ impl ServerSession {
             }
             Command::Noop => self.send(Reply::new(250, Some(esc!("2.0.0")), "OK")),
             Command::Quit => {
-                self.close_with(Reply::new(221, Some(esc!("2.0.0")), "Bye"), CloseReason::Quit);
+                self.close_with(
+                    Reply::new(221, Some(esc!("2.0.0")), "Bye"),
+                    CloseReason::Quit,
+                );
             }
             Command::Vrfy(what) => self.verify(what, self.config.extensions.vrfy, Event::Vrfy),
             Command::Expn(what) => self.verify(what, self.config.extensions.expn, Event::Expn),
@@ -789,7 +842,10 @@ impl ServerSession {
                 "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY",
             )),
             Command::StartTls => self.starttls(rest),
-            Command::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response),
         }
     }
 
@@ -835,7 +891,14 @@ impl ServerSession {
 
         self.mail_parameters = Some(parameters.clone());
         let accept = Reply::new(250, Some(esc!("2.1.0")), "Sender OK");
-        self.ask(Pending::Mail, Event::Mail { reverse_path, parameters }, accept);
+        self.ask(
+            Pending::Mail,
+            Event::Mail {
+                reverse_path,
+                parameters,
+            },
+            accept,
+        );
     }
 
     /// The session's own rules for MAIL, before the host is asked.
@@ -847,16 +910,28 @@ impl ServerSession {
             return Err(bad_sequence("Sender already given"));
         }
         if self.config.require_tls && !self.tls {
-            return Err(Reply::new(530, Some(esc!("5.7.0")), "Must issue a STARTTLS command first"));
+            return Err(Reply::new(
+                530,
+                Some(esc!("5.7.0")),
+                "Must issue a STARTTLS command first",
+            ));
         }
         if self.config.require_auth && self.authenticated.is_none() {
-            return Err(Reply::new(530, Some(esc!("5.7.0")), "Authentication required"));
+            return Err(Reply::new(
+                530,
+                Some(esc!("5.7.0")),
+                "Authentication required",
+            ));
         }
 
         // Parameters belong to extensions; one that was not offered does not exist here.
         let ext = &self.config.extensions;
         let offered = |on: bool, name: &str| {
-            if on && extended { Ok(()) } else { Err(unknown_parameter(name)) }
+            if on && extended {
+                Ok(())
+            } else {
+                Err(unknown_parameter(name))
+            }
         };
         if parameters.size.is_some() {
             offered(ext.size.is_some(), "SIZE")?;
@@ -880,15 +955,26 @@ impl ServerSession {
             offered(ext.requiretls, "REQUIRETLS")?;
             if !self.tls {
                 // RFC 8689 section 4.1: REQUIRETLS only over a TLS connection.
-                return Err(Reply::new(530, Some(esc!("5.7.10")), "REQUIRETLS needs TLS"));
+                return Err(Reply::new(
+                    530,
+                    Some(esc!("5.7.10")),
+                    "REQUIRETLS needs TLS",
+                ));
             }
         }
 
         if !path.is_ascii() && !parameters.smtputf8 {
             // RFC 6531 section 3.5: a non-ASCII address needs the SMTPUTF8 parameter.
-            return Err(Reply::new(553, Some(esc!("5.6.7")), "Non-ASCII address needs SMTPUTF8"));
+            return Err(Reply::new(
+                553,
+                Some(esc!("5.6.7")),
+                "Non-ASCII address needs SMTPUTF8",
+            ));
         }
-        if parameters.size.is_some_and(|size| size > self.config.limits.message_size) {
+        if parameters
+            .size
+            .is_some_and(|size| size > self.config.limits.message_size)
+        {
             // RFC 1870 section 6.2: refuse up front what could never be accepted.
             return Err(Reply::new(
                 552,
@@ -924,7 +1010,14 @@ impl ServerSession {
         }
 
         let accept = Reply::new(250, Some(esc!("2.1.5")), "Recipient OK");
-        self.ask(Pending::Rcpt, Event::Rcpt { forward_path, parameters }, accept);
+        self.ask(
+            Pending::Rcpt,
+            Event::Rcpt {
+                forward_path,
+                parameters,
+            },
+            accept,
+        );
     }
 
     fn data(&mut self) {
@@ -934,7 +1027,11 @@ impl ServerSession {
 
         let limits = &self.config.limits;
         self.phase = Phase::Data(DataDecoder::new(limits.message_size, limits.text_line));
-        self.send(Reply::new(354, None, "Start mail input; end with <CRLF>.<CRLF>"));
+        self.send(Reply::new(
+            354,
+            None,
+            "Start mail input; end with <CRLF>.<CRLF>",
+        ));
     }
 
     fn check_data(&self) -> Result<(), Reply> {
@@ -956,12 +1053,19 @@ impl ServerSession {
 
     fn bdat(&mut self, size: u64, last: bool) {
         if !self.config.extensions.chunking {
-            return self.send_error(Reply::new(502, Some(esc!("5.5.1")), "Command not implemented"));
+            return self.send_error(Reply::new(
+                502,
+                Some(esc!("5.5.1")),
+                "Command not implemented",
+            ));
         }
 
         // The chunk is read whatever happens: RFC 3030 section 3 counts its octets as
         // data, never as commands.
-        self.phase = Phase::Bdat { remaining: size, last };
+        self.phase = Phase::Bdat {
+            remaining: size,
+            last,
+        };
         let limits = &self.config.limits;
         if let Some(transaction) = self.transaction.as_mut().filter(|t| t.recipients > 0) {
             transaction
@@ -989,7 +1093,11 @@ impl ServerSession {
 
     fn starttls(&mut self, rest: &[u8]) {
         if !self.config.extensions.starttls {
-            return self.send_error(Reply::new(502, Some(esc!("5.5.1")), "Command not implemented"));
+            return self.send_error(Reply::new(
+                502,
+                Some(esc!("5.5.1")),
+                "Command not implemented",
+            ));
         }
         if self.tls {
             return self.send_error(bad_sequence("TLS already active"));
@@ -1002,7 +1110,11 @@ impl ServerSession {
         // CVE-2011-0411 command injection); refuse the whole connection instead.
         if !rest.is_empty() {
             return self.close_with(
-                Reply::new(554, Some(esc!("5.5.1")), "Commands pipelined after STARTTLS"),
+                Reply::new(
+                    554,
+                    Some(esc!("5.5.1")),
+                    "Commands pipelined after STARTTLS",
+                ),
                 CloseReason::ProtocolViolation,
             );
         }
@@ -1014,7 +1126,11 @@ impl ServerSession {
 
     fn auth(&mut self, mechanism: MechanismName, initial_response: Option<Secret>) {
         if self.config.extensions.auth.is_empty() {
-            return self.send_error(Reply::new(502, Some(esc!("5.5.1")), "Command not implemented"));
+            return self.send_error(Reply::new(
+                502,
+                Some(esc!("5.5.1")),
+                "Command not implemented",
+            ));
         }
         if !self.auth_allowed() {
             return self.send_error(Reply::new(
@@ -1041,7 +1157,10 @@ impl ServerSession {
         }
 
         self.pending = Some(Pending::Auth);
-        self.events.push_back(Event::AuthStart { mechanism, initial_response });
+        self.events.push_back(Event::AuthStart {
+            mechanism,
+            initial_response,
+        });
     }
 
     fn handle_auth_line(&mut self, line: &[u8]) {
@@ -1051,7 +1170,11 @@ impl ServerSession {
             self.auth_success_pending = false;
             self.authenticated = None;
             self.events.push_back(Event::AuthCancelled);
-            return self.send_error(Reply::new(501, Some(esc!("5.0.0")), "Authentication cancelled"));
+            return self.send_error(Reply::new(
+                501,
+                Some(esc!("5.0.0")),
+                "Authentication cancelled",
+            ));
         }
 
         if self.auth_success_pending {
@@ -1059,7 +1182,11 @@ impl ServerSession {
             self.auth_success_pending = false;
             self.phase = Phase::Command;
             if line.is_empty() {
-                return self.send(Reply::new(235, Some(esc!("2.7.0")), "Authentication successful"));
+                return self.send(Reply::new(
+                    235,
+                    Some(esc!("2.7.0")),
+                    "Authentication successful",
+                ));
             }
             self.authenticated = None;
             return self.send_error(failure_reply(Failure::Malformed));
@@ -1068,7 +1195,8 @@ impl ServerSession {
         match decode_sasl(line) {
             Ok(response) => {
                 self.pending = Some(Pending::Auth);
-                self.events.push_back(Event::AuthResponse(Secret::new(response)));
+                self.events
+                    .push_back(Event::AuthResponse(Secret::new(response)));
             }
             Err(_) => {
                 self.phase = Phase::Command;
@@ -1079,7 +1207,11 @@ impl ServerSession {
 
     fn send_challenge(&mut self, challenge: &[u8]) {
         // RFC 4954 section 4: an empty challenge is "334 " with nothing after it.
-        let encoded = if challenge.is_empty() { String::new() } else { encode_sasl(challenge) };
+        let encoded = if challenge.is_empty() {
+            String::new()
+        } else {
+            encode_sasl(challenge)
+        };
         self.output.extend_from_slice(b"334 ");
         self.output.extend_from_slice(encoded.as_bytes());
         self.output.extend_from_slice(b"\r\n");
@@ -1087,14 +1219,26 @@ impl ServerSession {
 
     /// Reads message content after DATA.
     fn process_data(&mut self, buf: &[u8]) -> usize {
-        let Phase::Data(decoder) = &mut self.phase else { unreachable!("phase checked") };
+        let Phase::Data(decoder) = &mut self.phase else {
+            unreachable!("phase checked")
+        };
         let had_error = decoder.error().is_some();
-        let decoded = decoder.decode(buf, &mut self.chunk);
+
+        // Decoding never makes content longer than its input, so feeding at most the room
+        // left in the chunk keeps every MessageData within the limit.
+        let room = self
+            .config
+            .limits
+            .data_chunk
+            .saturating_sub(self.chunk.len())
+            .max(1);
+        let decoded = decoder.decode(&buf[..buf.len().min(room)], &mut self.chunk);
         let error = decoder.error();
 
         if let Some(error) = error.filter(|_| !had_error) {
             self.chunk.clear();
-            self.events.push_back(Event::MessageAborted(AbortReason::Content(error)));
+            self.events
+                .push_back(Event::MessageAborted(AbortReason::Content(error)));
         }
         if self.chunk.len() >= self.config.limits.data_chunk {
             self.flush_chunk();
@@ -1115,8 +1259,19 @@ impl ServerSession {
 
     /// Reads BDAT chunk content.
     fn process_chunk(&mut self, buf: &[u8]) -> usize {
-        let Phase::Bdat { remaining, .. } = &mut self.phase else { unreachable!("phase checked") };
-        let take = buf.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+        let Phase::Bdat { remaining, .. } = &mut self.phase else {
+            unreachable!("phase checked")
+        };
+        let room = self
+            .config
+            .limits
+            .data_chunk
+            .saturating_sub(self.chunk.len())
+            .max(1);
+        let take = buf
+            .len()
+            .min(room)
+            .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
         *remaining -= take as u64;
         let done = *remaining == 0;
 
@@ -1126,7 +1281,8 @@ impl ServerSession {
                 checker.check(&buf[..take], &mut self.chunk);
                 if let Some(error) = checker.error().filter(|_| !had_error) {
                     self.chunk.clear();
-                    self.events.push_back(Event::MessageAborted(AbortReason::Content(error)));
+                    self.events
+                        .push_back(Event::MessageAborted(AbortReason::Content(error)));
                 }
             }
         }
@@ -1141,7 +1297,9 @@ impl ServerSession {
 
     /// Replies to a BDAT whose octets have all been read.
     fn finish_chunk(&mut self) {
-        let Phase::Bdat { last, .. } = self.phase else { return };
+        let Phase::Bdat { last, .. } = self.phase else {
+            return;
+        };
         self.phase = Phase::Command;
         self.flush_chunk();
 
@@ -1162,7 +1320,8 @@ impl ServerSession {
             // The content error event went out when it was found (or goes out now, for a
             // CR left dangling at the very end).
             if checker.error().is_none() {
-                self.events.push_back(Event::MessageAborted(AbortReason::Content(error)));
+                self.events
+                    .push_back(Event::MessageAborted(AbortReason::Content(error)));
             }
             transaction.failed = true;
             return self.send_error(content_reply(error));
@@ -1183,7 +1342,8 @@ impl ServerSession {
     /// Hands the gathered content to the host.
     fn flush_chunk(&mut self) {
         if !self.chunk.is_empty() {
-            self.events.push_back(Event::MessageData(std::mem::take(&mut self.chunk)));
+            self.events
+                .push_back(Event::MessageData(std::mem::take(&mut self.chunk)));
         }
     }
 
@@ -1191,7 +1351,8 @@ impl ServerSession {
     fn reset_transaction(&mut self) {
         if let Some(transaction) = self.transaction.take() {
             if transaction.chunks.is_some() && !transaction.failed {
-                self.events.push_back(Event::MessageAborted(AbortReason::Reset));
+                self.events
+                    .push_back(Event::MessageAborted(AbortReason::Reset));
             }
             self.events.push_back(Event::TransactionReset);
         }
@@ -1204,7 +1365,10 @@ impl ServerSession {
             Phase::Bdat { .. } => true,
             _ => false,
         };
-        let in_chunks = self.transaction.as_ref().is_some_and(|t| t.chunks.is_some() && !t.failed);
+        let in_chunks = self
+            .transaction
+            .as_ref()
+            .is_some_and(|t| t.chunks.is_some() && !t.failed);
         if in_data || in_chunks {
             self.chunk.clear();
             self.events.push_back(Event::MessageAborted(reason));
@@ -1219,7 +1383,10 @@ impl ServerSession {
     }
 
     fn send(&mut self, reply: Reply) {
-        reply.encode(self.config.extensions.enhanced_status_codes, &mut self.output);
+        reply.encode(
+            self.config.extensions.enhanced_status_codes,
+            &mut self.output,
+        );
     }
 
     /// Sends a reply without an enhanced code: RFC 2034 section 3 leaves them off the
@@ -1233,8 +1400,14 @@ impl ServerSession {
         self.send(reply);
         self.errors += 1;
         if self.errors >= self.config.limits.errors {
-            let text = format!("{} Too many errors, closing connection", self.config.hostname);
-            self.close_with(Reply::new(421, Some(esc!("4.7.0")), &text), CloseReason::TooManyErrors);
+            let text = format!(
+                "{} Too many errors, closing connection",
+                self.config.hostname
+            );
+            self.close_with(
+                Reply::new(421, Some(esc!("4.7.0")), &text),
+                CloseReason::TooManyErrors,
+            );
         }
     }
 
@@ -1254,7 +1427,11 @@ fn bad_sequence(text: &str) -> Reply {
 }
 
 fn unknown_parameter(name: &str) -> Reply {
-    Reply::new(555, Some(esc!("5.5.4")), &format!("{name} parameter not supported"))
+    Reply::new(
+        555,
+        Some(esc!("5.5.4")),
+        &format!("{name} parameter not supported"),
+    )
 }
 
 /// The RFC 4954 section 6 reply for a failed exchange.
@@ -1264,9 +1441,11 @@ fn failure_reply(failure: Failure) -> Reply {
         Failure::Malformed => (501, esc!("5.5.2"), "Malformed authentication data"),
         Failure::Cancelled => (501, esc!("5.0.0"), "Authentication cancelled"),
         Failure::MechanismTooWeak => (534, esc!("5.7.9"), "Authentication mechanism is too weak"),
-        Failure::EncryptionRequired => {
-            (538, esc!("5.7.11"), "Encryption required for requested authentication mechanism")
-        }
+        Failure::EncryptionRequired => (
+            538,
+            esc!("5.7.11"),
+            "Encryption required for requested authentication mechanism",
+        ),
         Failure::TooManyAttempts => (454, esc!("4.7.0"), "Too many failed attempts, try later"),
         _ => (454, esc!("4.7.0"), "Temporary authentication failure"),
     };
