@@ -471,6 +471,9 @@ fn parse_auth(args: &[u8]) -> Result<Command, CommandError> {
     })
 }
 
+/// One `esmtp-param`: the keyword and its value, if any.
+type Parameter<'a> = (&'a [u8], Option<&'a [u8]>);
+
 /// `Mail-parameters = esmtp-param *(SP esmtp-param)` after the path: either nothing, or
 /// one space and then the parameters separated by single spaces.
 ///
@@ -479,7 +482,7 @@ fn parse_auth(args: &[u8]) -> Result<Command, CommandError> {
 /// esmtp-keyword  = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
 /// esmtp-value    = 1*(%d33-60 / %d62-126)   ; RFC 6531 adds UTF8-non-ascii
 /// ```
-fn esmtp_parameters(rest: &[u8]) -> Result<Vec<(&[u8], Option<&[u8]>)>, CommandError> {
+fn esmtp_parameters(rest: &[u8]) -> Result<Vec<Parameter<'_>>, CommandError> {
     let Some(params) = rest.strip_prefix(b" ") else {
         return if rest.is_empty() {
             Ok(Vec::new())

@@ -4,5 +4,7 @@ pub mod address;
 pub mod command;
 pub mod extension;
 mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod reply;
 pub mod server;
