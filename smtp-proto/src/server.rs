@@ -641,7 +641,10 @@ impl ServerSession {
                 self.helo = Some(self.helo_extended);
                 self.send_unenhanced(reply);
             }
-            Pending::Helo => self.send_error(reply),
+            Pending::Helo => {
+                self.helo = None;
+                self.send_error(reply);
+            }
             Pending::Mail if positive => {
                 self.transaction = Some(Transaction {
                     parameters: self.mail_parameters.take().unwrap_or_default(),
