@@ -80,12 +80,15 @@ enum DataState {
     DotCr,
     /// Inside a line.
     Text,
-    /// After a CR inside a line.
+    /// After a CR inside a line, which has already been produced as content.
     Cr,
 }
 
 /// Streams the text after DATA (RFC 5321 section 4.1.1.4): removes dot-stuffing (section
 /// 4.5.2), finds the `CRLF.CRLF` end, and enforces the size and line limits while it goes.
+///
+/// One call never produces more content than the input it consumes: the server feeds only as
+/// many bytes as its data chunk has room for, and relies on that to bound every chunk.
 #[derive(Debug, Clone)]
 pub(crate) struct DataDecoder {
     state: DataState,
@@ -165,7 +168,8 @@ impl DataDecoder {
                 }
                 DataState::Cr => {
                     if byte == b'\n' {
-                        self.emit(b"\r\n", out);
+                        // The CR went out when it came (see `line_end_byte`).
+                        self.emit(b"\n", out);
                         self.line_len = 0;
                         self.state = DataState::LineStart;
                     } else {
@@ -197,6 +201,10 @@ impl DataDecoder {
     /// Handles a CR or LF inside a line.
     fn line_end_byte(&mut self, byte: u8, out: &mut Vec<u8>) {
         if byte == b'\r' {
+            // Produced now rather than with its LF: holding it back would make the LF's call
+            // produce two bytes from one, and a chunk sized to its room one byte too long. If
+            // the CR turns out to be bare, the content error discards the message anyway.
+            self.emit(b"\r", out);
             self.state = DataState::Cr;
             return;
         }
@@ -470,6 +478,43 @@ mod tests {
         let mut decoder = DataDecoder::new(1 << 20, 10);
         decoder.decode(b"12345678\r\n.\r\n", &mut Vec::new());
         assert_eq!(decoder.error(), None);
+    }
+
+    #[test]
+    fn data_never_produces_more_than_it_consumes() {
+        // The server sizes each chunk by feeding at most the room left in it; a CR held back
+        // until its LF once turned a one-byte feed into two bytes of content, and a 512-byte
+        // chunk into 513 (fuzz/regressions/smtp_server/data-chunk-over-limit-crlf-split-at-room).
+        let mut decoder = DataDecoder::new(1 << 20, 1000);
+        let mut out = Vec::new();
+        assert_eq!(decoder.decode(b"a\r", &mut out).consumed, 2);
+        assert_eq!(out, b"a\r");
+        assert_eq!(decoder.decode(b"\n", &mut out).consumed, 1);
+        assert_eq!(out, b"a\r\n");
+
+        for input in [
+            &b"Subject: x\r\n\r\n..leading dot\r\n\r\n\r\n.\r\n"[..],
+            b"a\r\r\n\n.\r.\r\n",
+            b"\r\n\r\n\r\n..\r\n.\r\n",
+        ] {
+            for step in 1..=3 {
+                let mut decoder = DataDecoder::new(1 << 20, 1000);
+                let mut out = Vec::new();
+                let mut rest = input;
+                while !rest.is_empty() {
+                    let before = out.len();
+                    let decoded = decoder.decode(&rest[..step.min(rest.len())], &mut out);
+                    assert!(
+                        out.len() - before <= decoded.consumed,
+                        "{input:?} step {step}"
+                    );
+                    rest = &rest[decoded.consumed..];
+                    if decoded.finished {
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //!    much later, after an asynchronous lookup; input keeps being buffered meanwhile.
 //! 2. [`ServerSession::poll_transmit`], writing every byte it returns to the client. Replies to
 //!    pipelined commands come out together, as RFC 2920 wants.
-//! 3. If [`ServerSession::is_closed`], close the connection after the write.
-//! 4. Otherwise read from the client (while [`ServerSession::wants_input`]) and pass the bytes
+//! 3. Repeat 1 and 2 until both return `None`: taking output can release an event (see
+//!    STARTTLS below), and answering an event can produce output.
+//! 4. If [`ServerSession::is_closed`], close the connection after the write.
+//! 5. Otherwise read from the client (while [`ServerSession::wants_input`]) and pass the bytes
 //!    to [`ServerSession::handle_input`], or call [`ServerSession::handle_timeout`] when the
 //!    instant of [`ServerSession::poll_timeout`] has passed.
 //!
@@ -88,7 +90,7 @@ pub struct Limits {
     pub errors: u32,
     /// Input held while the host owes a verdict; past it the session ends with 421.
     pub buffered_input: usize,
-    /// Most message content gathered into one [`Event::MessageData`].
+    /// Most message content gathered into one [`Event::MessageData`] (at least 1).
     pub data_chunk: usize,
     /// How long the client may stay silent (RFC 5321 4.5.3.2.7: at least 5 minutes).
     pub idle_timeout: Duration,

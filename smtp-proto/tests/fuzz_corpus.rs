@@ -12,7 +12,9 @@ fn replay(target: &str, harness: fn(&[u8])) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut count = 0;
     for folder in ["corpus", "regressions"] {
-        let Ok(entries) = fs::read_dir(root.join(folder).join(target)) else { continue };
+        let Ok(entries) = fs::read_dir(root.join(folder).join(target)) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.expect("readable corpus folder").path();
             let data = fs::read(&path).expect("readable corpus file");
@@ -37,4 +39,9 @@ fn smtp_address_corpus() {
 #[test]
 fn smtp_server_corpus() {
     replay("smtp_server", fuzzing::server_session);
+}
+
+#[test]
+fn smtp_client_corpus() {
+    replay("smtp_client", smtp_proto::client::fuzz_client);
 }

@@ -19,7 +19,9 @@ fn play(config: ServerConfig, transcript: &str, mut policy: impl FnMut(&Event) -
                 written.push_str(std::str::from_utf8(&bytes).unwrap());
                 continue;
             }
-            let Some(event) = session.poll_event() else { break };
+            let Some(event) = session.poll_event() else {
+                break;
+            };
             match &event {
                 Event::AuthStart { .. } | Event::AuthResponse(_) => session
                     .auth_step(ServerStep::Success {
@@ -56,7 +58,11 @@ fn play(config: ServerConfig, transcript: &str, mut policy: impl FnMut(&Event) -
     let got: Vec<&str> = written.lines().collect();
     assert_eq!(got.len(), expected.len(), "{written}");
     for (got, expected) in got.iter().zip(&expected) {
-        assert_eq!(&got[..got.len().min(4)], &expected[..expected.len().min(4)], "{written}");
+        assert_eq!(
+            &got[..got.len().min(4)],
+            &expected[..expected.len().min(4)],
+            "{written}"
+        );
     }
 }
 
@@ -157,7 +163,9 @@ fn rfc2920_pipelining_example() {
     while let Some(event) = session.poll_event() {
         if let Event::Rcpt { forward_path, .. } = &event {
             if forward_path.to_string().contains("dan") {
-                session.reject(Reply::new(550, None, "No such user")).unwrap();
+                session
+                    .reject(Reply::new(550, None, "No such user"))
+                    .unwrap();
                 continue;
             }
         }
