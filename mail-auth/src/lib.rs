@@ -5,7 +5,12 @@
 //! runs the mechanism of its choice and hands each [`sasl::ServerStep`] back to the session,
 //! so adding a mechanism never touches a protocol crate.
 
+pub mod cram_md5;
+pub mod credentials;
+pub mod digest_md5;
 pub mod sasl;
+pub mod scram;
+pub mod totp;
 
 use std::fmt;
 

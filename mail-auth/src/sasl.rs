@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::credentials::Credentials;
+
 /// A SASL mechanism name, validated against RFC 4422 section 3.1:
 /// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / HYPHEN / UNDERSCORE`.
 ///
@@ -103,6 +105,136 @@ pub enum Failure {
     Temporary,
     /// Too many failed attempts; refused without checking, retry later.
     TooManyAttempts,
+}
+
+/// The server side of a SASL mechanism: a step machine over the client's messages.
+///
+/// # Contract
+///
+/// The host calls [`ServerMechanism::start`] once, with the client's initial response if it
+/// sent one, then [`ServerMechanism::respond`] with each client message that answers a
+/// [`Progress::Challenge`], and [`ServerMechanism::credentials`] once after a
+/// [`Progress::Lookup`]. A mechanism:
+///
+/// - MUST ask for credentials at most once, and MUST NOT report success without having
+///   checked the client's proof against them;
+/// - MUST answer a call out of order (a response after success, credentials it did not
+///   ask for) with [`Failure::Malformed`], never with a panic;
+/// - MUST treat an unknown account exactly as a wrong password, in its reply and, where it
+///   can, in its work (the client must not learn which accounts exist);
+/// - SHOULD bound every buffer by [`MAX_MESSAGE`].
+pub trait ServerMechanism: Send {
+    /// The mechanism's name.
+    fn name(&self) -> MechanismName;
+
+    /// Begins the exchange; `initial_response` is `None` when the client sent none (the
+    /// protocol then sends an empty challenge first, if the mechanism is client-first).
+    fn start(&mut self, initial_response: Option<&[u8]>) -> Progress;
+
+    /// Reads the client's answer to the last challenge.
+    fn respond(&mut self, response: &[u8]) -> Progress;
+
+    /// Receives the stored credentials the mechanism asked for (`None` when there is no
+    /// such account) and checks the client against them.
+    fn credentials(&mut self, credentials: Option<&Credentials>, context: &Context) -> Progress;
+}
+
+/// The longest client message a built-in mechanism accepts.
+pub const MAX_MESSAGE: usize = 8192;
+
+/// What the host passes in when a mechanism checks credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Context {
+    /// Seconds since the Unix epoch, for time-based one-time passwords.
+    pub unix_time: u64,
+}
+
+impl Context {
+    /// A context at `unix_time`.
+    pub fn new(unix_time: u64) -> Self {
+        Self { unix_time }
+    }
+}
+
+/// What a server mechanism says after each call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Send this challenge; the client's answer goes to [`ServerMechanism::respond`].
+    Challenge(Vec<u8>),
+    /// Look up the stored credentials of this authentication identity and hand them to
+    /// [`ServerMechanism::credentials`]. Before the lookup, the host checks its limiter for
+    /// the account and ends the exchange with [`Failure::TooManyAttempts`] if it is spent.
+    Lookup {
+        /// The authentication identity (the user name the client gave).
+        authentication_id: String,
+    },
+    /// The client is authenticated.
+    Success(Authenticated),
+    /// The exchange failed.
+    Failure(Failure),
+}
+
+impl Progress {
+    /// The step to hand to a protocol session, or `None` for [`Progress::Lookup`], which the
+    /// host resolves itself.
+    pub fn to_server_step(&self) -> Option<ServerStep> {
+        Some(match self {
+            Self::Challenge(challenge) => ServerStep::Challenge(challenge.clone()),
+            Self::Success(authenticated) => ServerStep::Success {
+                authorization_id: authenticated.authorization_id.clone(),
+                additional_data: authenticated.additional_data.clone(),
+            },
+            Self::Failure(failure) => ServerStep::Failure(*failure),
+            Self::Lookup { .. } => return None,
+        })
+    }
+}
+
+/// A successful authentication.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// Whose credentials were checked.
+    pub authentication_id: String,
+    /// Who the session acts as: the authentication identity unless the client asked for
+    /// another one it may assume ([`Credentials::authorized_ids`]).
+    pub authorization_id: String,
+    /// Which of the account's secrets matched.
+    pub credential: CredentialUsed,
+    /// The TOTP time step that was used, which the host must store
+    /// ([`crate::totp::TotpState::last_used_step`]) so the same code is refused next time.
+    pub totp_step: Option<u64>,
+    /// Additional data with success (such as SCRAM's server signature).
+    pub additional_data: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("authentication_id", &self.authentication_id)
+            .field("authorization_id", &self.authorization_id)
+            .field("credential", &self.credential)
+            .field("totp_step", &self.totp_step)
+            .field(
+                "additional_data",
+                &self.additional_data.as_ref().map(Vec::len),
+            )
+            .finish()
+    }
+}
+
+/// Which secret of an account authenticated the client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialUsed {
+    /// The account's password (with its TOTP code when two-factor is on).
+    Password,
+    /// The app password with this label.
+    AppPassword(String),
+    /// A TLS client certificate, through EXTERNAL.
+    External,
+    /// A mechanism of the host's own (for example a GSSAPI provider).
+    Other(String),
 }
 
 /// The client side of a mechanism, used by client sessions (for example outbound SMTP).
