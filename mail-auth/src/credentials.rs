@@ -372,7 +372,7 @@ pub trait CredentialLookup: Send + Sync {
 pub struct LookupError(pub String);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Cheap parameters: these tests check logic, not cost.
@@ -388,17 +388,17 @@ mod tests {
         }
     }
 
-    fn account(password: &str) -> Credentials {
-        let mut credentials = Credentials::new("alice@example.org");
-        let secrets =
-            PasswordSecrets::derive("alice@example.org", password.as_bytes(), &fast_options());
+    /// An account with a password, derived cheaply.
+    pub(crate) fn account(name: &str, password: &str) -> Credentials {
+        let mut credentials = Credentials::new(name);
+        let secrets = PasswordSecrets::derive(name, password.as_bytes(), &fast_options());
         credentials.password = Some(secrets.unwrap());
         credentials
     }
 
     #[test]
     fn nothing_stored_is_the_password() {
-        let credentials = account("correct horse");
+        let credentials = account("alice@example.org", "correct horse");
         let secrets = credentials.password.as_ref().unwrap();
         assert!(secrets.argon2.starts_with("$argon2id$v=19$"));
         assert!(!secrets.argon2.contains("correct horse"));
@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn plaintext_passwords_verify() {
-        let credentials = account("correct horse");
+        let credentials = account("alice@example.org", "correct horse");
         let context = Context::new(0);
         assert_eq!(
             credentials.verify_plaintext(b"correct horse", &context),
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn app_passwords_work_alone_and_are_revocable() {
-        let mut credentials = account("primary");
+        let mut credentials = account("alice@example.org", "primary");
         let (app, shown) =
             AppPassword::generate("alice@example.org", "phone", 1, &fast_options()).unwrap();
         assert_eq!(shown.len(), 19);

@@ -139,6 +139,23 @@ pub trait ServerMechanism: Send {
     fn credentials(&mut self, credentials: Option<&Credentials>, context: &Context) -> Progress;
 }
 
+/// Finishes PLAIN and LOGIN: checks a cleartext password and the authorization identity.
+pub(crate) fn plaintext_success(
+    credentials: &Credentials,
+    authorization_id: &str,
+    password: &[u8],
+    context: &Context,
+) -> Progress {
+    // The password is checked even when the identity is refused, so both cost the same.
+    let used = credentials.verify_plaintext(password, context);
+    match used {
+        Some(used) if credentials.may_act_as(authorization_id) => Progress::Success(
+            Authenticated::for_plaintext(credentials, authorization_id, used),
+        ),
+        _ => Progress::Failure(Failure::InvalidCredentials),
+    }
+}
+
 /// The longest client message a built-in mechanism accepts.
 pub const MAX_MESSAGE: usize = 8192;
 
