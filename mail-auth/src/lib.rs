@@ -1,13 +1,63 @@
-//! Authentication shared by Rampart's protocol sessions.
+//! Authentication shared by Rampart's protocol sessions: SASL mechanisms (RFC 4422), the
+//! credentials an account stores, TOTP two-factor with app passwords, and a limiter against
+//! password guessing.
 //!
-//! The protocol crates (`smtp-proto`, `imap-proto`, `pop3-proto`) carry SASL exchanges
-//! (RFC 4422) without knowing any mechanism: they speak only the types of [`sasl`]. A host
-//! runs the mechanism of its choice and hands each [`sasl::ServerStep`] back to the session,
-//! so adding a mechanism never touches a protocol crate.
+//! Like the protocol crates it is Sans-IO: a mechanism is a step machine over the client's
+//! messages, the host looks credentials up in its store when a mechanism asks for them, and
+//! time is an argument. The protocol crates know only [`sasl`]'s types, so a host adds a
+//! mechanism without touching them.
+//!
+//! # Checking a PLAIN login
+//!
+//! ```
+//! use mail_auth::credentials::{Credentials, DeriveOptions, PasswordSecrets};
+//! use mail_auth::plain::Plain;
+//! use mail_auth::sasl::{Context, Progress, ServerMechanism};
+//!
+//! // When the password is set: derive the stored secrets once; the password is not kept.
+//! let options = DeriveOptions::default();
+//! let mut alice = Credentials::new("alice@example.org");
+//! alice.password = Some(PasswordSecrets::derive("alice@example.org", b"s3cret", &options)?);
+//!
+//! // At login: the protocol session hands over the client's (base64-decoded) message.
+//! let mut plain = Plain::new();
+//! let Progress::Lookup { authentication_id } = plain.start(Some(b"\0alice@example.org\0s3cret"))
+//! else {
+//!     panic!("PLAIN asks for the account's credentials")
+//! };
+//! assert_eq!(authentication_id, "alice@example.org");
+//!
+//! // The host looks the account up in its store and passes it (or None) back.
+//! let now = Context::new(1_700_000_000);
+//! match plain.credentials(Some(&alice), &now) {
+//!     Progress::Success(ok) => assert_eq!(ok.authorization_id, "alice@example.org"),
+//!     other => panic!("refused: {other:?}"),
+//! }
+//! # Ok::<(), mail_auth::credentials::CredentialError>(())
+//! ```
+//!
+//! # Adding a mechanism
+//!
+//! Implement [`sasl::ServerMechanism`]: `start` with the initial response, `respond` to each
+//! client message, `credentials` after asking for them with [`sasl::Progress::Lookup`]. The
+//! trait's documentation states what a mechanism must and should do. A host then offers the
+//! mechanism's name in its configuration and creates it when a client asks for that name;
+//! every protocol session carries it unchanged. `tests/gssapi.rs` does this for GSSAPI
+//! (RFC 4752) over a scripted stand-in for a Kerberos library: a real provider wraps its
+//! library's acceptor context the same way (context tokens as challenges, the security-layer
+//! offer wrapped after the context is established, the authorization identity checked with
+//! [`credentials::Credentials::may_act_as`]).
 
+pub mod authenticator;
 pub mod cram_md5;
 pub mod credentials;
 pub mod digest_md5;
+pub mod external;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod limiter;
+pub mod login;
+pub mod plain;
 pub mod sasl;
 pub mod scram;
 pub mod totp;

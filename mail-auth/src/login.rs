@@ -116,6 +116,45 @@ impl ServerMechanism for Login {
     }
 }
 
+/// The client side of LOGIN, for outbound sessions: answers the first prompt with the user
+/// name and the second with the password, whatever the prompts say.
+pub struct LoginClient {
+    username: String,
+    password: crate::Secret,
+    prompts: u8,
+}
+
+impl LoginClient {
+    /// Logs in as `username`.
+    pub fn new(username: &str, password: &str) -> Self {
+        let password = crate::Secret::new(password.as_bytes().to_vec());
+        Self {
+            username: username.to_owned(),
+            password,
+            prompts: 0,
+        }
+    }
+}
+
+impl crate::sasl::ClientMechanism for LoginClient {
+    fn name(&self) -> MechanismName {
+        MechanismName::new("LOGIN").expect("valid mechanism name")
+    }
+
+    fn initial_response(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn respond(&mut self, _prompt: &[u8]) -> Result<Vec<u8>, crate::sasl::ClientError> {
+        self.prompts += 1;
+        match self.prompts {
+            1 => Ok(self.username.as_bytes().to_vec()),
+            2 => Ok(self.password.expose().to_vec()),
+            _ => Err(crate::sasl::ClientError::UnexpectedChallenge),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +186,30 @@ mod tests {
             login.respond(b"again"),
             Progress::Failure(Failure::Malformed)
         );
+    }
+
+    #[test]
+    fn client_and_server_agree() {
+        use crate::sasl::ClientMechanism;
+        let alice = account("alice", "secret");
+        let mut client = LoginClient::new("alice", "secret");
+        let mut server = Login::new();
+        assert_eq!(client.initial_response(), None);
+        let Progress::Challenge(prompt) = server.start(None) else {
+            panic!()
+        };
+        let Progress::Challenge(prompt) = server.respond(&client.respond(&prompt).unwrap()) else {
+            panic!()
+        };
+        assert!(matches!(
+            server.respond(&client.respond(&prompt).unwrap()),
+            Progress::Lookup { .. }
+        ));
+        assert!(matches!(
+            server.credentials(Some(&alice), &Context::new(0)),
+            Progress::Success(_)
+        ));
+        assert!(client.respond(b"more?").is_err());
     }
 
     #[test]

@@ -107,6 +107,52 @@ impl ServerMechanism for Plain {
     }
 }
 
+/// The client side of PLAIN, for outbound sessions.
+pub struct PlainClient {
+    authorization_id: String,
+    authentication_id: String,
+    password: crate::Secret,
+}
+
+impl PlainClient {
+    /// Logs in as `authentication_id`; `authorization_id` is usually empty (act as myself).
+    pub fn new(authorization_id: &str, authentication_id: &str, password: &str) -> Self {
+        Self {
+            authorization_id: authorization_id.to_owned(),
+            authentication_id: authentication_id.to_owned(),
+            password: crate::Secret::new(password.as_bytes().to_vec()),
+        }
+    }
+
+    fn message(&self) -> Vec<u8> {
+        let parts = [
+            self.authorization_id.as_bytes(),
+            self.authentication_id.as_bytes(),
+            self.password.expose(),
+        ];
+        parts.join(&0u8)
+    }
+}
+
+impl crate::sasl::ClientMechanism for PlainClient {
+    fn name(&self) -> MechanismName {
+        MechanismName::new("PLAIN").expect("valid mechanism name")
+    }
+
+    fn initial_response(&mut self) -> Option<Vec<u8>> {
+        Some(self.message())
+    }
+
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, crate::sasl::ClientError> {
+        // Only the empty challenge of a server that ignored the initial response is valid.
+        if challenge.is_empty() {
+            Ok(self.message())
+        } else {
+            Err(crate::sasl::ClientError::UnexpectedChallenge)
+        }
+    }
+}
+
 /// Spends the time a real password check would, so that a reply to an unknown user comes
 /// as late as one to a wrong password.
 pub(crate) fn equalize_unknown_user(password: &[u8]) {
@@ -225,6 +271,18 @@ mod tests {
         }
         let long = [b"\0tim\0".as_slice(), &[b'p'; 256]].concat();
         assert_eq!(run(&long, None), Progress::Failure(Failure::Malformed));
+    }
+
+    #[test]
+    fn client_and_server_agree() {
+        use crate::sasl::ClientMechanism;
+        let tim = account("tim", "pass");
+        let mut client = PlainClient::new("", "tim", "pass");
+        let message = client.initial_response().unwrap();
+        assert_eq!(message, b"\0tim\0pass");
+        assert!(matches!(run(&message, Some(&tim)), Progress::Success(_)));
+        assert_eq!(client.respond(b"").unwrap(), message);
+        assert!(client.respond(b"x").is_err());
     }
 
     #[test]

@@ -30,7 +30,10 @@ enum State {
     /// The layer offer was sent; the client's choice is awaited (section 3.1, last steps).
     Negotiation,
     /// Waiting for the authorization check on `requested`.
-    Authorization { principal: String, requested: String },
+    Authorization {
+        principal: String,
+        requested: String,
+    },
     Done,
 }
 
@@ -42,7 +45,10 @@ struct Gssapi<A> {
 
 impl<A: GssAcceptor> Gssapi<A> {
     fn new(acceptor: A) -> Self {
-        Self { acceptor, state: State::Context }
+        Self {
+            acceptor,
+            state: State::Context,
+        }
     }
 
     fn fail(&mut self, failure: Failure) -> Progress {
@@ -80,8 +86,13 @@ impl<A: GssAcceptor> Gssapi<A> {
         // The authorization identity is checked against the store, like any mechanism's.
         let principal = self.acceptor.source_name();
         let account = principal.split('@').next().unwrap_or_default().to_owned();
-        self.state = State::Authorization { principal, requested };
-        Progress::Lookup { authentication_id: account }
+        self.state = State::Authorization {
+            principal,
+            requested,
+        };
+        Progress::Lookup {
+            authentication_id: account,
+        }
     }
 }
 
@@ -106,8 +117,10 @@ impl<A: GssAcceptor> ServerMechanism for Gssapi<A> {
     }
 
     fn credentials(&mut self, credentials: Option<&Credentials>, _: &Context) -> Progress {
-        let State::Authorization { principal, requested } =
-            std::mem::replace(&mut self.state, State::Done)
+        let State::Authorization {
+            principal,
+            requested,
+        } = std::mem::replace(&mut self.state, State::Done)
         else {
             return self.fail(Failure::Malformed);
         };
@@ -160,7 +173,10 @@ impl GssAcceptor for ScriptedAcceptor {
 }
 
 fn mechanism() -> Box<dyn ServerMechanism> {
-    Box::new(Gssapi::new(ScriptedAcceptor { round: 0, principal: "alice@EXAMPLE.ORG" }))
+    Box::new(Gssapi::new(ScriptedAcceptor {
+        round: 0,
+        principal: "alice@EXAMPLE.ORG",
+    }))
 }
 
 #[test]
@@ -169,18 +185,34 @@ fn the_rfc_4752_sequence_runs_through_the_abstraction() {
     let mut gssapi = mechanism();
 
     // Context establishment: as many round trips as the library needs.
-    assert_eq!(gssapi.start(Some(b"AP-REQ part 1")), Progress::Challenge(b"continue".to_vec()));
-    let Progress::Challenge(offer) = gssapi.respond(b"AP-REQ part 2") else { panic!() };
-    assert_eq!(offer, b"MIC:\x01\x00\x10\x00", "layer offer and buffer size, wrapped");
+    assert_eq!(
+        gssapi.start(Some(b"AP-REQ part 1")),
+        Progress::Challenge(b"continue".to_vec())
+    );
+    let Progress::Challenge(offer) = gssapi.respond(b"AP-REQ part 2") else {
+        panic!()
+    };
+    assert_eq!(
+        offer, b"MIC:\x01\x00\x10\x00",
+        "layer offer and buffer size, wrapped"
+    );
 
     // The client picks "no security layer" and asks to act as itself.
     let lookup = gssapi.respond(b"MIC:\x01\x00\x10\x00");
-    assert_eq!(lookup, Progress::Lookup { authentication_id: "alice".into() });
+    assert_eq!(
+        lookup,
+        Progress::Lookup {
+            authentication_id: "alice".into()
+        }
+    );
     let Progress::Success(ok) = gssapi.credentials(Some(&alice), &Context::new(0)) else {
         panic!("authenticated")
     };
     assert_eq!(ok.authorization_id, "alice");
-    assert_eq!(ok.credential, CredentialUsed::Other("GSSAPI alice@EXAMPLE.ORG".into()));
+    assert_eq!(
+        ok.credential,
+        CredentialUsed::Other("GSSAPI alice@EXAMPLE.ORG".into())
+    );
 
     // What a protocol session receives for each step is the ordinary ServerStep.
     assert!(Progress::Success(ok).to_server_step().is_some());
@@ -205,15 +237,24 @@ fn authorization_identity_is_checked() {
 #[test]
 fn bad_tokens_and_layers_fail() {
     let mut gssapi = mechanism();
-    assert_eq!(gssapi.start(Some(b"forged")), Progress::Failure(Failure::InvalidCredentials));
+    assert_eq!(
+        gssapi.start(Some(b"forged")),
+        Progress::Failure(Failure::InvalidCredentials)
+    );
 
     let mut gssapi = mechanism();
     gssapi.start(Some(b"AP-REQ part 1"));
     gssapi.respond(b"AP-REQ part 2");
-    assert_eq!(gssapi.respond(b"MIC:\x04\x00\x10\x00"), Progress::Failure(Failure::Malformed));
+    assert_eq!(
+        gssapi.respond(b"MIC:\x04\x00\x10\x00"),
+        Progress::Failure(Failure::Malformed)
+    );
 
     let mut gssapi = mechanism();
     gssapi.start(Some(b"AP-REQ part 1"));
     gssapi.respond(b"AP-REQ part 2");
-    assert_eq!(gssapi.respond(b"unwrapped"), Progress::Failure(Failure::Malformed));
+    assert_eq!(
+        gssapi.respond(b"unwrapped"),
+        Progress::Failure(Failure::Malformed)
+    );
 }
