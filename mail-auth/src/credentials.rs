@@ -130,6 +130,72 @@ impl Credentials {
         }
     }
 
+    /// Sets the primary password, deriving its secrets. The account's SCRAM salt is kept, so
+    /// that the primary and the app passwords can all be checked after one server-first
+    /// message (SCRAM sends a single salt before it knows which password the client has).
+    pub fn set_password(
+        &mut self,
+        password: &[u8],
+        options: &DeriveOptions,
+    ) -> Result<(), CredentialError> {
+        let salt = self.scram_salt();
+        let secrets = PasswordSecrets::derive_with_salt(
+            &self.authentication_id,
+            password,
+            options,
+            salt.as_deref(),
+        )?;
+        self.password = Some(secrets);
+        Ok(())
+    }
+
+    /// Creates an app password named `label`, returning the password to show the user once.
+    pub fn add_app_password(
+        &mut self,
+        label: &str,
+        created: u64,
+        options: &DeriveOptions,
+    ) -> Result<String, CredentialError> {
+        if self.app_passwords.iter().any(|app| app.label == label) {
+            return Err(CredentialError::DuplicateLabel);
+        }
+        if self.app_passwords.len() >= MAX_APP_PASSWORDS {
+            return Err(CredentialError::TooManyAppPasswords);
+        }
+
+        let password = generate_app_password()?;
+        let salt = self.scram_salt();
+        let secrets = PasswordSecrets::derive_with_salt(
+            &self.authentication_id,
+            password.as_bytes(),
+            options,
+            salt.as_deref(),
+        )?;
+        let label = label.to_owned();
+        self.app_passwords.push(AppPassword {
+            label,
+            created,
+            secrets,
+        });
+        Ok(password)
+    }
+
+    /// Revokes the app password named `label`; false if there is none.
+    pub fn revoke_app_password(&mut self, label: &str) -> bool {
+        let before = self.app_passwords.len();
+        self.app_passwords.retain(|app| app.label != label);
+        self.app_passwords.len() != before
+    }
+
+    /// The SCRAM salt the account's secrets share, once one exists.
+    fn scram_salt(&self) -> Option<Vec<u8>> {
+        let primary = self.password.iter();
+        let all = primary.chain(self.app_passwords.iter().map(|app| &app.secrets));
+        all.filter_map(|secrets| secrets.scram_sha256.as_ref())
+            .map(|s| s.salt.clone())
+            .next()
+    }
+
     fn match_app_password(&self, password: &[u8]) -> Option<String> {
         let cram = CramMd5Secret::derive(password);
         self.app_passwords
@@ -172,6 +238,16 @@ impl PasswordSecrets {
         password: &[u8],
         options: &DeriveOptions,
     ) -> Result<Self, CredentialError> {
+        Self::derive_with_salt(username, password, options, None)
+    }
+
+    /// [`PasswordSecrets::derive`] with a given SCRAM salt (a fresh one when `None`).
+    fn derive_with_salt(
+        username: &str,
+        password: &[u8],
+        options: &DeriveOptions,
+        scram_salt: Option<&[u8]>,
+    ) -> Result<Self, CredentialError> {
         let argon2 = options.argon2.hasher()?;
         let salt = random_bytes::<16>()?;
         let phc = argon2
@@ -187,7 +263,10 @@ impl PasswordSecrets {
             .collect();
         let scram_sha256 = match options.scram_iterations {
             Some(iterations) => {
-                let salt = random_bytes::<16>()?;
+                let salt = match scram_salt {
+                    Some(salt) => salt.to_vec(),
+                    None => random_bytes::<16>()?.to_vec(),
+                };
                 Some(ScramSecret::derive(password, &salt, iterations)?)
             }
             None => None,
@@ -209,6 +288,9 @@ impl PasswordSecrets {
             .is_ok()
     }
 }
+
+/// The most app passwords one account may have: each costs a check on every failed login.
+pub const MAX_APP_PASSWORDS: usize = 20;
 
 /// A generated, named, revocable password for a mail client that cannot do two-factor.
 #[derive(Clone, PartialEq, Eq)]
@@ -337,6 +419,12 @@ pub enum CredentialError {
     /// The operating system's random number generator failed.
     #[error("no randomness available from the operating system")]
     Random,
+    /// An app password with this label exists already.
+    #[error("an app password with this label exists")]
+    DuplicateLabel,
+    /// The account has [`MAX_APP_PASSWORDS`] app passwords already.
+    #[error("too many app passwords")]
+    TooManyAppPasswords,
     /// The password cannot be prepared (SASLprep refuses it).
     #[error("the password contains characters that are not allowed")]
     InvalidPassword,
@@ -445,6 +533,63 @@ pub(crate) mod tests {
         assert_eq!(
             credentials.verify_plaintext(shown.as_bytes(), &context),
             None
+        );
+    }
+
+    #[test]
+    fn an_account_shares_one_scram_salt() {
+        let mut credentials = Credentials::new("alice");
+        credentials
+            .set_password(b"primary", &fast_options())
+            .unwrap();
+        let phone = credentials
+            .add_app_password("phone", 1, &fast_options())
+            .unwrap();
+        credentials
+            .set_password(b"changed", &fast_options())
+            .unwrap();
+        let salts: Vec<_> = credentials
+            .challenge_response_candidates()
+            .map(|(_, s)| s.scram_sha256.as_ref().unwrap().salt.clone())
+            .collect();
+        assert_eq!(salts.len(), 2);
+        assert_eq!(salts[0], salts[1]);
+
+        let context = Context::new(0);
+        assert!(credentials.verify_plaintext(b"changed", &context).is_some());
+        assert!(credentials.verify_plaintext(b"primary", &context).is_none());
+        assert!(
+            credentials
+                .verify_plaintext(phone.as_bytes(), &context)
+                .is_some()
+        );
+        assert_eq!(
+            credentials.add_app_password("phone", 2, &fast_options()),
+            Err(CredentialError::DuplicateLabel)
+        );
+        assert!(credentials.revoke_app_password("phone"));
+        assert!(!credentials.revoke_app_password("phone"));
+        assert!(
+            credentials
+                .verify_plaintext(phone.as_bytes(), &context)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn app_passwords_are_capped() {
+        let mut options = fast_options();
+        options.cram_md5 = false;
+        options.scram_iterations = None;
+        let mut credentials = Credentials::new("alice");
+        for n in 0..MAX_APP_PASSWORDS {
+            credentials
+                .add_app_password(&n.to_string(), 0, &options)
+                .unwrap();
+        }
+        assert_eq!(
+            credentials.add_app_password("one more", 0, &options),
+            Err(CredentialError::TooManyAppPasswords)
         );
     }
 

@@ -213,29 +213,33 @@ mod tests {
 
     #[test]
     fn rfc_4616_examples() {
-        // Section 4: "tim" with password "tanstaaftanstaaf", no authorization identity.
-        let tim = account("tim", "tanstaaftanstaaf");
-        let Progress::Success(ok) = run(b"\0tim\0tanstaaftanstaaf", Some(&tim)) else {
-            panic!("tim logs in")
+        // Section 4, first exchange: "dGVzdAB0ZXN0AHRlc3Q=" is authzid, authcid and password
+        // all "test", which succeeds: acting as oneself needs no permission.
+        let test = account("test", "test");
+        let Progress::Success(ok) = run(b"test\0test\0test", Some(&test)) else {
+            panic!("test logs in")
         };
         assert_eq!(
             (ok.authentication_id.as_str(), ok.authorization_id.as_str()),
-            ("tim", "tim")
+            ("test", "test")
         );
         assert_eq!(ok.credential, CredentialUsed::Password);
 
-        // "Ursel" acting as "Kurt" succeeds only where Kurt's account allows it.
-        let mut kurt = account("Ursel", "kurt\u{e4}");
-        let message = "Kurt\0Ursel\0kurt\u{e4}".as_bytes();
+        // Section 4, second exchange: "Kurt" with password "xipj3plmq" asks to act as "Ursel"
+        // and is not authorized to.
+        let mut kurt = account("Kurt", "xipj3plmq");
+        let message = b"Ursel\0Kurt\0xipj3plmq";
         assert_eq!(
             run(message, Some(&kurt)),
             Progress::Failure(Failure::InvalidCredentials)
         );
-        kurt.authorized_ids.push("Kurt".into());
+
+        // Once Kurt's account may act as Ursel, the same message succeeds.
+        kurt.authorized_ids.push("Ursel".into());
         let Progress::Success(ok) = run(message, Some(&kurt)) else {
             panic!("proxy allowed")
         };
-        assert_eq!(ok.authorization_id, "Kurt");
+        assert_eq!(ok.authorization_id, "Ursel");
     }
 
     #[test]
@@ -271,6 +275,8 @@ mod tests {
         }
         let long = [b"\0tim\0".as_slice(), &[b'p'; 256]].concat();
         assert_eq!(run(&long, None), Progress::Failure(Failure::Malformed));
+        let over_long = vec![b'x'; MAX_MESSAGE + 1];
+        assert_eq!(run(&over_long, None), Progress::Failure(Failure::Malformed));
     }
 
     #[test]

@@ -265,6 +265,13 @@ pub trait ClientMechanism {
 
     /// Answers one server challenge. An error aborts the exchange; the session cancels it.
     fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, ClientError>;
+
+    /// Called when the server reports success. A mechanism that authenticates the server
+    /// too (SCRAM) returns an error when the server never proved itself, and the session
+    /// then treats the exchange as failed.
+    fn finish(&mut self) -> Result<(), ClientError> {
+        Ok(())
+    }
 }
 
 /// Why a client mechanism cannot go on.

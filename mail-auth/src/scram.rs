@@ -32,10 +32,15 @@
 //! # One salt per account
 //!
 //! The server-first message carries one salt and one iteration count, before the server knows
-//! which password the client will use. Every password of an account (the primary one, each app
-//! password) has its own salt, so SCRAM can only check the client against the secrets that
-//! share the salt sent: the primary password's when two-factor is off, otherwise the first
-//! app password's. Other app passwords still work with PLAIN and LOGIN.
+//! which password the client will use. [`Credentials::set_password`] and
+//! [`Credentials::add_app_password`] therefore give every password of an account the same
+//! SCRAM salt, and the server checks the client's proof against each of them. Secrets made
+//! some other way, with salts of their own, are checked only when they share the salt sent
+//! (the primary password's when two-factor is off, otherwise the first app password's); they
+//! still work with PLAIN and LOGIN.
+//!
+//! [`Credentials::set_password`]: crate::credentials::Credentials::set_password
+//! [`Credentials::add_app_password`]: crate::credentials::Credentials::add_app_password
 //!
 //! # Preparing strings
 //!
@@ -1444,6 +1449,16 @@ impl ClientMechanism for ScramClient {
         }
         result
     }
+
+    fn finish(&mut self) -> Result<(), ClientError> {
+        // RFC 5802 section 5: the client must not trust a success without the server's
+        // signature, or a server that never knew the keys could pass as the real one.
+        if self.server_verified() {
+            Ok(())
+        } else {
+            Err(ClientError::ServerNotVerified)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1727,8 +1742,14 @@ mod tests {
         let last = client.respond(SERVER_FIRST.as_bytes()).unwrap();
         assert_eq!(String::from_utf8(last).unwrap(), CLIENT_FINAL);
         assert!(!client.server_verified());
+        assert_eq!(
+            client.finish(),
+            Err(ClientError::ServerNotVerified),
+            "no proof yet"
+        );
         assert_eq!(client.respond(SERVER_FINAL.as_bytes()), Ok(Vec::new()));
         assert!(client.server_verified());
+        assert_eq!(client.finish(), Ok(()));
         assert_eq!(client.respond(b""), Err(ClientError::UnexpectedChallenge));
     }
 

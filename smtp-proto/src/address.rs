@@ -911,20 +911,20 @@ pub fn fuzz_parse(data: &[u8]) {
         assert_eq!(Domain::parse(text.as_bytes()), Ok(domain.clone()), "{text}");
         assert_eq!(Domain::parse_prefix(data), Ok((domain, rest)));
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(local_part) = LocalPart::new(text) {
-            assert_eq!(local_part.as_str(), text);
-            let mailbox = Mailbox {
-                local_part,
-                domain: Domain::Name("example.com".to_owned()),
-            };
-            let written = mailbox.to_string();
-            assert_eq!(
-                Mailbox::parse_bytes(written.as_bytes()),
-                Ok(mailbox),
-                "{written}"
-            );
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(local_part) = LocalPart::new(text)
+    {
+        assert_eq!(local_part.as_str(), text);
+        let mailbox = Mailbox {
+            local_part,
+            domain: Domain::Name("example.com".to_owned()),
+        };
+        let written = mailbox.to_string();
+        assert_eq!(
+            Mailbox::parse_bytes(written.as_bytes()),
+            Ok(mailbox),
+            "{written}"
+        );
     }
     // The whole-input parsers must not panic either.
     let _ = ReversePath::parse(data);

@@ -1007,12 +1007,20 @@ impl ClientSession {
             return;
         }
 
-        let exchange = self
+        let mut exchange = self
             .auth
             .take()
             .expect("an AUTH exchange is open while its reply is due");
         self.phase = Phase::Ready;
         if reply.is_positive_completion() {
+            // A mechanism that authenticates the server (SCRAM) refuses a success that
+            // came without the server's proof.
+            if let Err(error) = exchange.mechanism.finish() {
+                let cancelled = Some(error);
+                self.events
+                    .push_back(ClientEvent::AuthFailed { reply, cancelled });
+                return;
+            }
             self.authenticated = true;
             self.events.push_back(ClientEvent::Authenticated);
         } else {
@@ -1116,11 +1124,11 @@ impl ClientSession {
     /// Every MAIL and RCPT reply is in.
     fn envelope_done(&mut self, now: Instant) {
         let tx = self.transaction();
-        if tx.accepted.is_empty() {
-            if let Some((_, reply)) = tx.rejected.last() {
-                let reply = reply.clone();
-                tx.fail(Stage::Recipients, reply);
-            }
+        if tx.accepted.is_empty()
+            && let Some((_, reply)) = tx.rejected.last()
+        {
+            let reply = reply.clone();
+            tx.fail(Stage::Recipients, reply);
         }
 
         let failed = tx.failure.is_some();
@@ -1564,7 +1572,7 @@ pub fn fuzz_client(data: &[u8]) {
         let now = start + Duration::from_secs(round);
         host.session.handle_input(piece, now);
         host.react(now);
-        if round % 8 == 0 {
+        if round.is_multiple_of(8) {
             host.session.handle_timeout(now);
             host.react(now);
         }

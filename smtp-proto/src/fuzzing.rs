@@ -78,7 +78,7 @@ pub fn server_session(data: &[u8]) {
                         1 => ServerStep::Failure(Failure::InvalidCredentials),
                         _ => ServerStep::Success {
                             authorization_id: "fuzz".to_owned(),
-                            additional_data: (turn % 5 == 0).then(|| b"done".to_vec()),
+                            additional_data: turn.is_multiple_of(5).then(|| b"done".to_vec()),
                         },
                     };
                     session.auth_step(step).expect("an auth step was asked for");

@@ -1280,15 +1280,15 @@ impl ServerSession {
         *remaining -= take as u64;
         let done = *remaining == 0;
 
-        if let Some(transaction) = self.transaction.as_mut().filter(|t| !t.failed) {
-            if let Some(checker) = transaction.chunks.as_mut() {
-                let had_error = checker.error().is_some();
-                checker.check(&buf[..take], &mut self.chunk);
-                if let Some(error) = checker.error().filter(|_| !had_error) {
-                    self.chunk.clear();
-                    self.events
-                        .push_back(Event::MessageAborted(AbortReason::Content(error)));
-                }
+        if let Some(transaction) = self.transaction.as_mut().filter(|t| !t.failed)
+            && let Some(checker) = transaction.chunks.as_mut()
+        {
+            let had_error = checker.error().is_some();
+            checker.check(&buf[..take], &mut self.chunk);
+            if let Some(error) = checker.error().filter(|_| !had_error) {
+                self.chunk.clear();
+                self.events
+                    .push_back(Event::MessageAborted(AbortReason::Content(error)));
             }
         }
         if self.chunk.len() >= self.config.limits.data_chunk {

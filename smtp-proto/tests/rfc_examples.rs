@@ -161,13 +161,13 @@ fn rfc2920_pipelining_example() {
     );
     let mut codes = Vec::new();
     while let Some(event) = session.poll_event() {
-        if let Event::Rcpt { forward_path, .. } = &event {
-            if forward_path.to_string().contains("dan") {
-                session
-                    .reject(Reply::new(550, None, "No such user"))
-                    .unwrap();
-                continue;
-            }
+        if let Event::Rcpt { forward_path, .. } = &event
+            && forward_path.to_string().contains("dan")
+        {
+            session
+                .reject(Reply::new(550, None, "No such user"))
+                .unwrap();
+            continue;
         }
         if event.needs_answer() {
             session.accept().unwrap();
