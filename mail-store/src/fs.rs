@@ -1,0 +1,1 @@
+//! The filesystem backend. STUB: being written.
