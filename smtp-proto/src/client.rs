@@ -1046,6 +1046,9 @@ impl ClientSession {
             None => decode_challenge(&reply).and_then(|c| exchange.mechanism.respond(&c)),
         };
         match response {
+            // RFC 4954 section 4: "=" stands for an empty initial response only; an empty
+            // answer to a challenge is an empty line.
+            Ok(response) if response.is_empty() => {}
             Ok(response) => self
                 .transmit
                 .extend_from_slice(encode_sasl(&response).as_bytes()),

@@ -1186,7 +1186,8 @@ impl ServerSession {
             // The client acknowledged the additional data of success with an empty line.
             self.auth_success_pending = false;
             self.phase = Phase::Command;
-            if line.is_empty() {
+            // An empty line, or "=" from clients that spell an empty response that way.
+            if line.is_empty() || line == b"=" {
                 return self.send(Reply::new(
                     235,
                     Some(esc!("2.7.0")),

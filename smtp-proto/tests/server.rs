@@ -912,6 +912,18 @@ fn auth_success_with_additional_data() {
     );
     assert_eq!(host.send("\r\n"), "235 2.7.0 Authentication successful\r\n");
     assert_eq!(host.session.authenticated_id(), Some("alice"));
+
+    // Some clients acknowledge with "=" rather than an empty line.
+    let mut host = tls_host();
+    host.auth = vec![ServerStep::Success {
+        authorization_id: "alice".to_owned(),
+        additional_data: Some(b"v=signature".to_vec()),
+    }];
+    host.send("AUTH PLAIN AGFsaWNlAHg=\r\n");
+    assert_eq!(
+        host.send("=\r\n"),
+        "235 2.7.0 Authentication successful\r\n"
+    );
 }
 
 #[test]
