@@ -81,6 +81,20 @@ impl Credentials {
                 .any(|id| id.eq_ignore_ascii_case(authorization_id))
     }
 
+    /// The identity a client of this account acts as when it asked for `requested` (empty:
+    /// itself), or `None` when the account may not act as that identity.
+    pub fn authorize(&self, requested: &str) -> Option<String> {
+        if !self.may_act_as(requested) {
+            return None;
+        }
+        let own = requested.is_empty() || requested.eq_ignore_ascii_case(&self.authentication_id);
+        Some(if own {
+            self.authentication_id.clone()
+        } else {
+            requested.to_owned()
+        })
+    }
+
     /// The secrets a challenge-response mechanism may check a client against: the primary
     /// password unless two-factor is on (a challenge-response mechanism cannot carry a TOTP
     /// code), then every app password.

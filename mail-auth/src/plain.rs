@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use crate::credentials::Credentials;
-use crate::sasl::{Authenticated, Context, Failure, MAX_MESSAGE, MechanismName, Progress};
+use crate::sasl::{Context, Failure, MAX_MESSAGE, MechanismName, Progress};
 use crate::sasl::{ServerMechanism, plaintext_success};
 
 /// `message = [authzid] UTF8NUL authcid UTF8NUL passwd`, with each part at most 255 octets
@@ -167,28 +167,6 @@ pub(crate) fn equalize_unknown_user(password: &[u8]) {
     });
     if let Some(dummy) = dummy {
         let _ = dummy.verify(password);
-    }
-}
-
-/// Checks what PLAIN and LOGIN share: the password, then the authorization identity.
-impl Authenticated {
-    pub(crate) fn for_plaintext(
-        credentials: &Credentials,
-        authorization_id: &str,
-        used: (crate::sasl::CredentialUsed, Option<u64>),
-    ) -> Self {
-        let authorization_id = if authorization_id.is_empty() {
-            credentials.authentication_id.clone()
-        } else {
-            authorization_id.to_owned()
-        };
-        Self {
-            authentication_id: credentials.authentication_id.clone(),
-            authorization_id,
-            credential: used.0,
-            totp_step: used.1,
-            additional_data: None,
-        }
     }
 }
 

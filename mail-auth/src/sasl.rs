@@ -148,10 +148,17 @@ pub(crate) fn plaintext_success(
 ) -> Progress {
     // The password is checked even when the identity is refused, so both cost the same.
     let used = credentials.verify_plaintext(password, context);
-    match used {
-        Some(used) if credentials.may_act_as(authorization_id) => Progress::Success(
-            Authenticated::for_plaintext(credentials, authorization_id, used),
-        ),
+    let authorization_id = credentials.authorize(authorization_id);
+    match (used, authorization_id) {
+        (Some((credential, totp_step)), Some(authorization_id)) => {
+            Progress::Success(Authenticated {
+                authentication_id: credentials.authentication_id.clone(),
+                authorization_id,
+                credential,
+                totp_step,
+                additional_data: None,
+            })
+        }
         _ => Progress::Failure(Failure::InvalidCredentials),
     }
 }
