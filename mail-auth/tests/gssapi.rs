@@ -124,21 +124,16 @@ impl<A: GssAcceptor> ServerMechanism for Gssapi<A> {
         else {
             return self.fail(Failure::Malformed);
         };
-        match credentials {
-            Some(credentials) if credentials.may_act_as(&requested) => {
-                Progress::Success(Authenticated {
-                    authentication_id: credentials.authentication_id.clone(),
-                    authorization_id: if requested.is_empty() {
-                        credentials.authentication_id.clone()
-                    } else {
-                        requested
-                    },
-                    credential: CredentialUsed::Other(format!("GSSAPI {principal}")),
-                    totp_step: None,
-                    additional_data: None,
-                })
-            }
-            _ => Progress::Failure(Failure::InvalidCredentials),
+        let authorized = credentials.and_then(|c| Some((c, c.authorize(&requested)?)));
+        match authorized {
+            Some((credentials, authorization_id)) => Progress::Success(Authenticated {
+                authentication_id: credentials.authentication_id.clone(),
+                authorization_id,
+                credential: CredentialUsed::Other(format!("GSSAPI {principal}")),
+                totp_step: None,
+                additional_data: None,
+            }),
+            None => Progress::Failure(Failure::InvalidCredentials),
         }
     }
 }
