@@ -294,6 +294,17 @@ impl PasswordSecrets {
         })
     }
 
+    /// Secrets read back from storage: the Argon2id PHC string, with the optional secrets
+    /// empty for the store to fill in from its record.
+    pub fn from_argon2(phc: String) -> Self {
+        Self {
+            argon2: phc,
+            cram_md5: None,
+            digest_md5: Vec::new(),
+            scram_sha256: None,
+        }
+    }
+
     /// Checks `password` against the Argon2id hash. The parameters come from the PHC
     /// string, so hashes made under older settings keep working.
     pub fn verify(&self, password: &[u8]) -> bool {
@@ -325,6 +336,15 @@ impl fmt::Debug for AppPassword {
 }
 
 impl AppPassword {
+    /// An app password read back from storage.
+    pub fn from_parts(label: String, created: u64, secrets: PasswordSecrets) -> Self {
+        Self {
+            label,
+            created,
+            secrets,
+        }
+    }
+
     /// Generates a new app password: returns the record to store and the password to show
     /// the user once (it is not kept anywhere).
     pub fn generate(
