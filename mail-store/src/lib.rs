@@ -35,7 +35,7 @@ use std::fmt;
 use std::ops::Range;
 
 use async_trait::async_trait;
-use mail_auth::credentials::Credentials;
+use mail_auth::credentials::{CredentialLookup, Credentials, LookupError, LookupFuture};
 
 pub mod conformance;
 pub mod fs;
@@ -504,6 +504,29 @@ pub trait Store: Send + Sync {
     async fn dequeue(&self, id: u64) -> Result<()>;
 }
 
+/// Every store answers the mechanisms' credential lookups (`mail_auth::sasl::Progress::Lookup`)
+/// from its accounts, by primary address; aliases do not log in.
+impl CredentialLookup for dyn Store {
+    fn lookup<'a>(&'a self, authentication_id: &'a str) -> LookupFuture<'a> {
+        Box::pin(async move {
+            let account = self.account(authentication_id).await;
+            let account = account.map_err(|error| LookupError(error.to_string()))?;
+            Ok(account.map(|account| account.credentials))
+        })
+    }
+}
+
+macro_rules! credential_lookup_via_store {
+    ($($backend:ty),*) => {$(
+        impl CredentialLookup for $backend {
+            fn lookup<'a>(&'a self, authentication_id: &'a str) -> LookupFuture<'a> {
+                (self as &dyn Store).lookup(authentication_id)
+            }
+        }
+    )*};
+}
+credential_lookup_via_store!(memory::MemoryStore, fs::FsStore);
+
 /// Canonical form of a mailbox name: `INBOX` in any case becomes `INBOX` (with children:
 /// `inbox/x` becomes `INBOX/x`); other names are kept. Refuses empty names, empty levels,
 /// and names with control characters.
@@ -536,6 +559,19 @@ pub fn canonical_address(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn stores_answer_credential_lookups() {
+        let store = memory::MemoryStore::new();
+        let credentials = Credentials::new("alice@example.org");
+        store
+            .create_account("alice@example.org", credentials, Quota::default())
+            .await
+            .unwrap();
+        let found = store.lookup("Alice@Example.org").await.unwrap();
+        assert_eq!(found.unwrap().authentication_id, "alice@example.org");
+        assert_eq!(store.lookup("bob@example.org").await.unwrap(), None);
+    }
 
     #[test]
     fn mailbox_names() {
