@@ -17,8 +17,13 @@ use tokio::runtime::Runtime;
 
 const ACCOUNT: &str = "bench@example.org";
 
+fn scratch_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("rampart-bench-{name}-{}", std::process::id()))
+}
+
+/// A fresh, empty folder for a store.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rampart-bench-{name}-{}", std::process::id()));
+    let dir = scratch_path(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -79,6 +84,7 @@ fn appends(c: &mut Criterion) {
         })
     });
     group.finish();
+    let _ = std::fs::remove_dir_all(scratch_path("append"));
 }
 
 fn large_mailbox(c: &mut Criterion) {
@@ -118,7 +124,7 @@ fn large_mailbox(c: &mut Criterion) {
         })
     });
     group.bench_function("reopen the store and list flags", |b| {
-        let dir = scratch("large");
+        let dir = scratch_path("large");
         b.iter_custom(|iterations| {
             let start = Instant::now();
             for _ in 0..iterations {
@@ -131,6 +137,7 @@ fn large_mailbox(c: &mut Criterion) {
         })
     });
     group.finish();
+    let _ = std::fs::remove_dir_all(scratch_path("large"));
 }
 
 criterion_group!(benches, appends, large_mailbox);
