@@ -106,10 +106,10 @@ fn login(mechanism: Box<dyn ClientMechanism>, host: &mut Host) -> Vec<ClientEven
             client.handle_input(bytes, now);
         }
         while let Some(event) = client.poll_event() {
-            if matches!(event, ClientEvent::Ready { .. }) {
-                if let Some(mechanism) = mechanism.take() {
-                    client.authenticate(mechanism, now).unwrap();
-                }
+            if matches!(event, ClientEvent::Ready { .. })
+                && let Some(mechanism) = mechanism.take()
+            {
+                client.authenticate(mechanism, now).unwrap();
             }
             events.push(event);
         }
