@@ -778,11 +778,20 @@ impl ServerSession {
         }
     }
 
+    /// Ends a SASL exchange that did not complete. A success whose additional data was
+    /// never acknowledged does not count.
+    fn abandon_auth(&mut self) {
+        if self.auth_success_pending {
+            self.authenticated = None;
+        }
+        self.auth_success_pending = false;
+        self.phase = Phase::Command;
+    }
+
     fn line_too_long(&mut self) {
         if matches!(self.phase, Phase::AuthResponse) {
             // RFC 4954 section 4 has 500 5.5.6 for an over-long SASL line; the exchange ends.
-            self.phase = Phase::Command;
-            self.auth_success_pending = false;
+            self.abandon_auth();
             self.send_error(Reply::new(
                 500,
                 Some(esc!("5.5.6")),
@@ -795,8 +804,7 @@ impl ServerSession {
 
     fn bare_line_ending(&mut self) {
         if matches!(self.phase, Phase::AuthResponse) {
-            self.phase = Phase::Command;
-            self.auth_success_pending = false;
+            self.abandon_auth();
         }
         self.send_error(Reply::new(
             500,
@@ -1171,9 +1179,7 @@ impl ServerSession {
     fn handle_auth_line(&mut self, line: &[u8]) {
         if line == b"*" {
             // RFC 4954 section 4: the client cancelled.
-            self.phase = Phase::Command;
-            self.auth_success_pending = false;
-            self.authenticated = None;
+            self.abandon_auth();
             self.events.push_back(Event::AuthCancelled);
             return self.send_error(Reply::new(
                 501,

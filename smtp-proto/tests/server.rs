@@ -924,6 +924,19 @@ fn auth_success_with_additional_data() {
         host.send("=\r\n"),
         "235 2.7.0 Authentication successful\r\n"
     );
+
+    // Without the acknowledgement there is no login.
+    let long = format!("{}\r\n", "A".repeat(20_000));
+    for ending in ["*\r\n", long.as_str(), "x\ny\r\n"] {
+        let mut host = tls_host();
+        host.auth = vec![ServerStep::Success {
+            authorization_id: "alice".to_owned(),
+            additional_data: Some(b"v=signature".to_vec()),
+        }];
+        host.send("AUTH PLAIN AGFsaWNlAHg=\r\n");
+        assert!(host.send(ending).starts_with("50"), "{ending:.10}");
+        assert_eq!(host.session.authenticated_id(), None, "{ending:.10}");
+    }
 }
 
 #[test]
