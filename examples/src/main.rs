@@ -15,9 +15,12 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     // Logs go to stderr, filtered by RUST_LOG (default `info`); stdout is for command output.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal, so log files and fail2ban see plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 
     // Usage errors get the same one-line form as the others (clap's own is several lines);

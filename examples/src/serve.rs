@@ -100,6 +100,19 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
     limits.client_failures = config.limits.auth_failures;
     limits.window = Duration::from_secs(config.limits.auth_failure_window_secs);
 
+    // The IMAP and POP3 listeners wait for their protocol crates; until they are wired in,
+    // their configuration keys are accepted and said to be unserved.
+    for (key, address) in [
+        ("imap", &config.listen.imap),
+        ("imaps", &config.listen.imaps),
+        ("pop3", &config.listen.pop3),
+        ("pop3s", &config.listen.pop3s),
+    ] {
+        if !address.is_empty() {
+            warn!(listener = key, "not served yet: {address} stays closed");
+        }
+    }
+
     let mut listeners = Vec::new();
     for (address, kind) in [
         (&config.listen.smtp, Kind::Inbound),
