@@ -173,7 +173,51 @@ def idle_shutdown(port):
     s.close()
 
 
+def login_over_tls(port, cafile, user, password, source, expected):
+    """One implicit-TLS login from `source` that must end with reply code `expected`."""
+    ssl_context = context(cafile)
+    with smtplib.SMTP_SSL(HOST, int(port), timeout=TIMEOUT, context=ssl_context,
+                          source_address=(source, 0)) as s:
+        s.ehlo("client.example")
+        try:
+            login(s, user, password, "PLAIN")
+            code = 235
+        except smtplib.SMTPAuthenticationError as exc:
+            code = exc.smtp_code
+    if code != int(expected):
+        fail(f"login from {source} got {code}, expected {expected}")
+
+
+def lockout(port, cafile, user, password):
+    """Five wrong passwords lock 127.0.0.1 out, even for the right one; 127.0.0.2 is not."""
+    for _ in range(5):
+        login_over_tls(port, cafile, user, "wrong", "127.0.0.1", 535)
+    login_over_tls(port, cafile, user, password, "127.0.0.1", 454)
+    login_over_tls(port, cafile, user, password, "127.0.0.2", 235)
+
+
+def totp_code(secret_base32, at=None):
+    """RFC 6238 with SHA-1, 6 digits, 30 s steps, computed with Python's hmac."""
+    import base64, hashlib, hmac, struct, time
+    padded = secret_base32 + "=" * (-len(secret_base32) % 8)
+    key = base64.b32decode(padded.upper())
+    step = int((time.time() if at is None else at) // 30)
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    number = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{number % 1_000_000:06d}"
+
+
+def two_factor(port, cafile, user, password, secret, app_password):
+    """With TOTP on: the password alone fails, password$CODE works, the app password works."""
+    login_over_tls(port, cafile, user, password, "127.0.0.1", 535)
+    login_over_tls(port, cafile, user, f"{password}${totp_code(secret)}", "127.0.0.1", 235)
+    login_over_tls(port, cafile, user, app_password, "127.0.0.1", 235)
+
+
 SCENARIOS = {
+    "lockout": lockout,
+    "two_factor": two_factor,
     "idle_shutdown": idle_shutdown,
     "inbound": inbound,
     "refused_rcpt": refused_rcpt,

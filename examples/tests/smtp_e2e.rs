@@ -100,6 +100,25 @@ impl Server {
         );
     }
 
+    /// Runs a CLI command against the server's data directory and returns its stdout.
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(binary())
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mail-server");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -408,4 +427,42 @@ fn sigterm_shuts_down_gracefully() {
         log.contains("shutting down") && log.contains("stopped"),
         "{log}"
     );
+}
+
+#[test]
+fn failed_logins_lock_out_one_address_only() {
+    let server = Server::start("");
+    let cafile = server.cafile();
+    let port = server.submissions.to_string();
+    let cafile = cafile.to_str().unwrap();
+    server.client(&["lockout", &port, cafile, "alice@localhost", PASSWORD]);
+    assert!(server.log().contains("auth refused (too many failures): ip=127.0.0.1"));
+}
+
+#[test]
+fn two_factor_accounts_use_password_and_code_or_an_app_password() {
+    let server = Server::start("");
+    let uri = server.cli(&["user", "totp", "alice@localhost"]);
+    let secret = uri
+        .trim()
+        .split(['?', '&'])
+        .find_map(|part| part.strip_prefix("secret="))
+        .expect("the URI carries the secret")
+        .to_owned();
+    let app = server.cli(&["user", "app-password", "alice@localhost", "phone"]);
+    let app = app.lines().last().expect("the app password").trim().to_owned();
+
+    // The server reads credentials from the store at each login, so no restart is needed.
+    let cafile = server.cafile();
+    let port = server.submissions.to_string();
+    let args = [
+        "two_factor",
+        &port,
+        cafile.to_str().unwrap(),
+        "alice@localhost",
+        PASSWORD,
+        &secret,
+        &app,
+    ];
+    server.client(&args);
 }

@@ -360,8 +360,37 @@ impl Inner {
         self.save_routing(&mut routing, new)
     }
 
+    /// Picks up changes another process (the `mail-server user` commands) made to an
+    /// account's record on disk: a new account is adopted, an existing one's record reread.
+    ///
+    /// Only records are shared this way; two processes writing the same mailbox are not
+    /// supported (there is no lock file yet), and an account deleted by another process
+    /// stays visible here until this store is reopened.
+    fn refresh_account(&self, address: &str) {
+        let address = canonical_address(address);
+        let dir = self.root.join("accounts").join(dir_name(&address));
+        let existing = lock(&self.accounts).get(&address).cloned();
+        match existing {
+            Some(state) => {
+                let text = fs::read_to_string(state.dir.join(account::RECORD));
+                let record = text.ok().and_then(|t| codec::decode_account(&t).ok());
+                if let Some(record) = record.filter(|r| r.address == address) {
+                    *lock(&state.record) = record;
+                }
+            }
+            None if dir.join(account::RECORD).exists() => {
+                if let Ok(state) = AccountState::open(&dir, self.options.compact_after) {
+                    let mut accounts = lock(&self.accounts);
+                    accounts.entry(address).or_insert_with(|| Arc::new(state));
+                }
+            }
+            None => {}
+        }
+    }
+
     fn resolve(&self, address: &str) -> Option<String> {
         let address = canonical_address(address);
+        self.refresh_account(&address);
         if lock(&self.accounts).contains_key(&address) {
             return Some(address);
         }
@@ -740,7 +769,9 @@ impl Store for FsStore {
     }
 
     async fn account(&self, address: &str) -> Result<Option<Account>> {
-        // Served from memory: the record is loaded at open and kept current.
+        // Served from memory, after rereading the small record file: the CLI may have
+        // changed a password, TOTP or app passwords while this process runs.
+        self.inner.refresh_account(address);
         match self.inner.account(address) {
             Ok(account) => Ok(Some(lock(&account.record).clone())),
             Err(StoreError::NotFound(_)) => Ok(None),
