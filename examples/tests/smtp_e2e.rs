@@ -436,7 +436,11 @@ fn failed_logins_lock_out_one_address_only() {
     let port = server.submissions.to_string();
     let cafile = cafile.to_str().unwrap();
     server.client(&["lockout", &port, cafile, "alice@localhost", PASSWORD]);
-    assert!(server.log().contains("auth refused (too many failures): ip=127.0.0.1"));
+    assert!(
+        server
+            .log()
+            .contains("auth refused (too many failures): ip=127.0.0.1")
+    );
 }
 
 #[test]
@@ -450,7 +454,12 @@ fn two_factor_accounts_use_password_and_code_or_an_app_password() {
         .expect("the URI carries the secret")
         .to_owned();
     let app = server.cli(&["user", "app-password", "alice@localhost", "phone"]);
-    let app = app.lines().last().expect("the app password").trim().to_owned();
+    let app = app
+        .lines()
+        .last()
+        .expect("the app password")
+        .trim()
+        .to_owned();
 
     // The server reads credentials from the store at each login, so no restart is needed.
     let cafile = server.cafile();
@@ -465,4 +474,41 @@ fn two_factor_accounts_use_password_and_code_or_an_app_password() {
         &app,
     ];
     server.client(&args);
+}
+
+/// Runs `openssl s_client` against the implicit-TLS port with `args` and returns its output.
+fn s_client(server: &Server, args: &[&str]) -> String {
+    let connect = format!("127.0.0.1:{}", server.submissions);
+    let output = Command::new("openssl")
+        .args(["s_client", "-connect", &connect])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is installed");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn tls_1_1_is_refused_and_tls_1_2_verifies() {
+    let server = Server::start("");
+
+    // The client is allowed to offer TLS 1.1 (security level 0); the server must refuse.
+    let old = s_client(&server, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    assert!(old.contains("Cipher is (NONE)"), "{old}");
+    assert!(old.contains("alert handshake failure"), "{old}");
+
+    let cafile = server.cafile();
+    let args = [
+        "-tls1_2",
+        "-CAfile",
+        cafile.to_str().unwrap(),
+        "-verify_return_error",
+    ];
+    let current = s_client(&server, &args);
+    assert!(current.contains("Verify return code: 0 (ok)"), "{current}");
+    assert!(current.contains("Protocol  : TLSv1.2"), "{current}");
 }
