@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod pop3;
 mod serve;
 mod smtp;
 mod tls;

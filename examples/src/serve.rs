@@ -17,7 +17,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::smtp::{Kind, Shared, serve_connection};
+use crate::pop3;
+use crate::smtp::{self, Kind, Shared};
 
 /// Runs the server until SIGINT or SIGTERM; `Err` carries a one-line startup failure.
 pub fn run(data_dir: PathBuf, config: Config) -> Result<(), String> {
@@ -92,6 +93,22 @@ fn take_slot(counts: &Arc<Mutex<Counts>>, config: &Config, ip: IpAddr) -> Option
     })
 }
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Smtp(Kind),
+    Pop3(pop3::Kind),
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Smtp(kind) => kind.name(),
+            Service::Pop3(kind) => kind.name(),
+        }
+    }
+}
+
 async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
     let store =
         FsStore::open(data_dir.join("store")).map_err(|e| format!("cannot open the store: {e}"))?;
@@ -100,13 +117,11 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
     limits.client_failures = config.limits.auth_failures;
     limits.window = Duration::from_secs(config.limits.auth_failure_window_secs);
 
-    // The IMAP and POP3 listeners wait for their protocol crates; until they are wired in,
-    // their configuration keys are accepted and said to be unserved.
+    // The IMAP listeners wait for their protocol crate; until it is wired in, their
+    // configuration keys are accepted and said to be unserved.
     for (key, address) in [
         ("imap", &config.listen.imap),
         ("imaps", &config.listen.imaps),
-        ("pop3", &config.listen.pop3),
-        ("pop3s", &config.listen.pop3s),
     ] {
         if !address.is_empty() {
             warn!(listener = key, "not served yet: {address} stays closed");
@@ -115,9 +130,11 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
 
     let mut listeners = Vec::new();
     for (address, kind) in [
-        (&config.listen.smtp, Kind::Inbound),
-        (&config.listen.submission, Kind::Submission),
-        (&config.listen.submissions, Kind::Submissions),
+        (&config.listen.smtp, Service::Smtp(Kind::Inbound)),
+        (&config.listen.submission, Service::Smtp(Kind::Submission)),
+        (&config.listen.submissions, Service::Smtp(Kind::Submissions)),
+        (&config.listen.pop3, Service::Pop3(pop3::Kind::Pop3)),
+        (&config.listen.pop3s, Service::Pop3(pop3::Kind::Pop3s)),
     ] {
         if address.is_empty() {
             continue;
@@ -131,6 +148,7 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
 
     let shared = Arc::new(Shared {
         mechanisms: mechanisms(&config, "smtp"),
+        pop3_mechanisms: mechanisms(&config, "pop"),
         config,
         store: Arc::new(store),
         tls: TlsAcceptor::from(tls),
@@ -183,7 +201,7 @@ async fn wait_for_signal() -> Result<(), String> {
 
 async fn accept_loop(
     listener: TcpListener,
-    kind: Kind,
+    kind: Service,
     shared: Arc<Shared>,
     counts: Arc<Mutex<Counts>>,
     mut stop: watch::Receiver<bool>,
@@ -212,8 +230,14 @@ async fn accept_loop(
         }
         let Some(slot) = take_slot(&counts, &shared.config, ip) else {
             info!(ip = %ip, listener = kind.name(), "connection refused: too many connections");
-            let hostname = shared.config.server.hostname.clone();
-            tokio::spawn(refuse(tcp, hostname));
+            let line = match kind {
+                Service::Smtp(_) => {
+                    let hostname = &shared.config.server.hostname;
+                    format!("421 4.7.0 {hostname} Too many connections, try later\r\n")
+                }
+                Service::Pop3(_) => "-ERR [SYS/TEMP] Too many connections\r\n".to_owned(),
+            };
+            tokio::spawn(refuse(tcp, line));
             continue;
         };
         let shared = shared.clone();
@@ -221,7 +245,10 @@ async fn accept_loop(
         let done = done.clone();
         tokio::spawn(async move {
             info!(ip = %ip, listener = kind.name(), "connection opened");
-            serve_connection(shared, kind, tcp, ip, stop).await;
+            match kind {
+                Service::Smtp(kind) => smtp::serve_connection(shared, kind, tcp, ip, stop).await,
+                Service::Pop3(kind) => pop3::serve_connection(shared, kind, tcp, ip, stop).await,
+            }
             info!(ip = %ip, listener = kind.name(), "connection closed");
             drop(slot);
             drop(done);
@@ -229,8 +256,7 @@ async fn accept_loop(
     }
 }
 
-async fn refuse(mut tcp: TcpStream, hostname: String) {
-    let line = format!("421 4.7.0 {hostname} Too many connections, try later\r\n");
+async fn refuse(mut tcp: TcpStream, line: String) {
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = tcp.write_all(line.as_bytes()).await;
         let _ = tcp.shutdown().await;

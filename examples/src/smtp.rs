@@ -56,6 +56,8 @@ pub struct Shared {
     pub mechanisms: Mechanisms,
     /// The login failure limiter, shared by all connections.
     pub limiter: Mutex<Limiter>,
+    /// The SASL mechanisms POP3 AUTH offers.
+    pub pop3_mechanisms: Mechanisms,
 }
 
 /// Whether AUTH may run before TLS for this client (`auth.plaintext_on_loopback`).
@@ -91,20 +93,20 @@ pub fn session_config(shared: &Shared, kind: Kind, ip: IpAddr) -> ServerConfig {
 }
 
 /// The client's connection, in plaintext or after TLS.
-enum Stream {
+pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Stream {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             Stream::Plain(s) => s.read(buf).await,
             Stream::Tls(s) => s.read(buf).await,
         }
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Stream::Plain(s) => s.write_all(bytes).await,
             Stream::Tls(s) => {
@@ -114,7 +116,7 @@ impl Stream {
         }
     }
 
-    async fn shutdown(&mut self) {
+    pub(crate) async fn shutdown(&mut self) {
         let _ = match self {
             Stream::Plain(s) => s.shutdown().await,
             Stream::Tls(s) => s.shutdown().await,
@@ -126,11 +128,11 @@ fn code(text: &str) -> Option<EnhancedStatusCode> {
     EnhancedStatusCode::from_literal(text)
 }
 
-fn lock(limiter: &Mutex<Limiter>) -> std::sync::MutexGuard<'_, Limiter> {
+pub(crate) fn lock(limiter: &Mutex<Limiter>) -> std::sync::MutexGuard<'_, Limiter> {
     limiter.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -206,7 +208,7 @@ pub async fn serve_connection(
     let stream = if kind == Kind::Submissions {
         match shared.tls.accept(tcp).await {
             Ok(tls) => {
-                log_tls(&tls, ip, kind);
+                log_tls(&tls, ip, kind.name());
                 Stream::Tls(Box::new(tls))
             }
             Err(e) => {
@@ -240,7 +242,7 @@ pub async fn serve_connection(
     }
 }
 
-fn log_tls(tls: &TlsStream<TcpStream>, ip: IpAddr, kind: Kind) {
+pub(crate) fn log_tls(tls: &TlsStream<TcpStream>, ip: IpAddr, listener: &str) {
     let (_, connection) = tls.get_ref();
     let version = connection.protocol_version().map(|v| format!("{v:?}"));
     let cipher = connection
@@ -248,7 +250,7 @@ fn log_tls(tls: &TlsStream<TcpStream>, ip: IpAddr, kind: Kind) {
         .map(|c| format!("{:?}", c.suite()));
     info!(
         ip = %ip,
-        listener = kind.name(),
+        listener,
         "TLS established: {} {}",
         version.unwrap_or_default(),
         cipher.unwrap_or_default()
@@ -334,7 +336,7 @@ impl Conn {
             return Ok(());
         };
         let tls = self.shared.tls.accept(tcp).await?;
-        log_tls(&tls, self.ip, self.kind);
+        log_tls(&tls, self.ip, self.kind.name());
         self.stream = Some(Stream::Tls(Box::new(tls)));
         self.reset();
         self.session.tls_established(Instant::now());
