@@ -21,9 +21,19 @@ struct Server {
     pop3s: u16,
 }
 
+/// A loopback port nobody listens on, never the same twice in this process: the tests run in
+/// parallel, and the OS may hand a just-released port to the next test's probe.
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().expect("port list");
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("local address").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn binary() -> &'static str {
