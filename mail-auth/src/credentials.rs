@@ -2,12 +2,16 @@
 //!
 //! No plaintext password is ever stored. Setting a password derives, once:
 //!
-//! | secret | for | password-equivalent? |
-//! |---|---|---|
-//! | Argon2id PHC string | PLAIN, LOGIN | no: it can only be attacked by guessing, slowly |
-//! | HMAC-MD5 inner and outer states | CRAM-MD5 | **yes**: whoever has them can log in with CRAM-MD5, and they fall to fast guessing |
-//! | `H({ username ":" realm ":" password })` per realm | DIGEST-MD5 | **yes**, for that realm, and fast to guess |
-//! | SCRAM salt, iteration count, StoredKey, ServerKey | SCRAM-SHA-256 | no for logging in (the client proof needs the ClientKey); but ServerKey lets its holder impersonate the server, and both are open to guessing at the iteration count's cost |
+//! - **Argon2id PHC string** (PLAIN, LOGIN): not password-equivalent; it can only be attacked
+//!   by guessing, slowly.
+//! - **HMAC-MD5 inner and outer states** (CRAM-MD5): **password-equivalent**: whoever has
+//!   them can log in with CRAM-MD5, and they fall to fast guessing.
+//! - **`H({ username ":" realm ":" password })` per realm** (DIGEST-MD5):
+//!   **password-equivalent** for that realm, and fast to guess.
+//! - **SCRAM salt, iteration count, StoredKey, ServerKey** (SCRAM-SHA-256): not
+//!   password-equivalent for logging in (the client proof needs the ClientKey); but ServerKey
+//!   lets its holder impersonate the server, and both are open to guessing at the iteration
+//!   count's cost.
 //!
 //! An operator who does not need CRAM-MD5 or DIGEST-MD5 should turn them off in
 //! [`DeriveOptions`]: the store then holds nothing password-equivalent.

@@ -120,7 +120,8 @@ mod tests {
         external.start(Some(b"shared@example.org"));
         assert!(matches!(
             external.credentials(Some(&account), &Context::new(0)),
-            Progress::Success(Authenticated { authorization_id, .. }) if authorization_id == "shared@example.org"
+            Progress::Success(Authenticated { authorization_id, .. })
+                if authorization_id == "shared@example.org"
         ));
     }
 
