@@ -1,228 +1,34 @@
 //! End to end: the real `mail-server` binary on loopback ports, driven by Python's smtplib
 //! (`tests/smtp_client.py`).
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "correct horse battery";
+use common::{PASSWORD, Server, unique};
 
-/// A running server with its own data directory.
-struct Server {
-    child: Option<Child>,
-    data: PathBuf,
-    config: PathBuf,
-    smtp: u16,
-    submission: u16,
-    submissions: u16,
+/// alice@localhost and bob@localhost on the SMTP listeners; `limits` is TOML added to the
+/// `[limits]` section.
+fn start(limits: &str) -> Server {
+    let listeners = ["smtp", "submission", "submissions"];
+    let users = ["alice@localhost", "bob@localhost"];
+    Server::start(&listeners, &users, limits, "smtp_client.py")
 }
 
-/// A loopback port nobody listens on, never the same twice in this process: the tests run in
-/// parallel, and the OS may hand a just-released port to the next test's probe.
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().expect("port list");
+/// The stored message whose content contains `needle`, waiting briefly for it.
+fn find_message(server: &Server, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = listener.local_addr().expect("local address").port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+        if let Some(found) = find_in(&server.data.join("store"), needle) {
+            return found;
         }
-    }
-}
-
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_mail-server")
-}
-
-impl Server {
-    /// Creates alice@localhost and bob@localhost, then starts the server; `limits` is TOML
-    /// added to the `[limits]` section.
-    fn start(limits: &str) -> Server {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let data = std::env::temp_dir().join(format!("smtp-e2e-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data);
-        std::fs::create_dir_all(&data).expect("create the data directory");
-        let (smtp, submission, submissions) = (free_port(), free_port(), free_port());
-        let config = data.join("test-config.toml");
-        let text = format!(
-            "[server]\nhostname = \"localhost\"\ndomains = [\"localhost\"]\n\n\
-             [listen]\nsmtp = \"127.0.0.1:{smtp}\"\nsubmission = \"127.0.0.1:{submission}\"\n\
-             submissions = \"127.0.0.1:{submissions}\"\nimap = \"\"\nimaps = \"\"\n\
-             pop3 = \"\"\npop3s = \"\"\n\n[limits]\nshutdown_grace_secs = 5\n{limits}\n"
-        );
-        std::fs::write(&config, text).expect("write the config");
-        let mut server = Server {
-            child: None,
-            data,
-            config,
-            smtp,
-            submission,
-            submissions,
-        };
-        for user in ["alice@localhost", "bob@localhost"] {
-            server.add_user(user);
-        }
-        let log = std::fs::File::create(server.data.join("server.log")).expect("log file");
-        let child = Command::new(binary())
-            .arg("--data-dir")
-            .arg(&server.data)
-            .arg("--config")
-            .arg(&server.config)
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start mail-server");
-        server.child = Some(child);
-        server.wait_ready();
-        server
-    }
-
-    fn add_user(&self, user: &str) {
-        let mut child = Command::new(binary())
-            .arg("--data-dir")
-            .arg(&self.data)
-            .arg("--config")
-            .arg(&self.config)
-            .args(["user", "add", user])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run user add");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .expect("write the password");
-        drop(stdin);
-        let output = child.wait_with_output().expect("user add finishes");
         assert!(
-            output.status.success(),
-            "user add {user}: {}",
-            String::from_utf8_lossy(&output.stderr)
+            Instant::now() < deadline,
+            "no stored message has {needle:?}"
         );
-    }
-
-    /// Runs a CLI command against the server's data directory and returns its stdout.
-    fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new(binary())
-            .arg("--data-dir")
-            .arg(&self.data)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run mail-server");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8 output")
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = [self.smtp, self.submission, self.submissions]
-                .iter()
-                .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok());
-            if ready && self.cafile().exists() {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("server exited early with {status}: {}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server not ready: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn cafile(&self) -> PathBuf {
-        self.data.join("tls/cert.pem")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
-    }
-
-    /// Runs a scenario of `smtp_client.py` and asserts that it succeeded.
-    fn client(&self, args: &[&str]) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_client.py");
-        let output = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .output()
-            .expect("python3 is installed");
-        assert!(
-            output.status.success(),
-            "scenario {args:?} failed: {}\nserver log:\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            self.log()
-        );
-    }
-
-    /// The stored message whose content contains `needle`, waiting briefly for it.
-    fn find_message(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(found) = find_in(&self.data.join("store"), needle) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no stored message has {needle:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Sends SIGTERM and returns whether the server exited with status 0 in time.
-    fn stop(&mut self) -> bool {
-        let mut child = self.child.take().expect("the server is running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the server") {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.data);
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -243,20 +49,12 @@ fn find_in(dir: &Path, needle: &str) -> Option<String> {
     None
 }
 
-fn unique(label: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("{label}-{nanos}")
-}
-
 #[test]
 fn inbound_delivery_adds_received() {
-    let server = Server::start("");
+    let server = start("");
     let subject = unique("inbound");
-    server.client(&["inbound", &server.smtp.to_string(), &subject]);
-    let message = server.find_message(&subject);
+    server.client(&["inbound", &server.port_arg("smtp"), &subject]);
+    let message = find_message(&server, &subject);
     assert!(
         message.contains("Received: from client.example"),
         "{message}"
@@ -270,23 +68,23 @@ fn inbound_delivery_adds_received() {
 
 #[test]
 fn relay_is_refused_on_the_inbound_port() {
-    let server = Server::start("");
-    let port = server.smtp.to_string();
+    let server = start("");
+    let port = server.port_arg("smtp");
     server.client(&["refused_rcpt", &port, "someone@example.com", "554", "5.7.1"]);
 }
 
 #[test]
 fn unknown_local_user_is_refused() {
-    let server = Server::start("");
-    let port = server.smtp.to_string();
+    let server = start("");
+    let port = server.port_arg("smtp");
     server.client(&["refused_rcpt", &port, "nobody@localhost", "550", "5.1.1"]);
 }
 
 #[test]
 fn submission_with_starttls_plain_and_login() {
-    let server = Server::start("");
-    let port = server.submission.to_string();
-    let ca = server.cafile().display().to_string();
+    let server = start("");
+    let port = server.port_arg("submission");
+    let ca = server.cafile();
     for mechanism in ["PLAIN", "LOGIN"] {
         let subject = unique(mechanism);
         let args = [
@@ -299,7 +97,7 @@ fn submission_with_starttls_plain_and_login() {
             &subject,
         ];
         server.client(&args);
-        let message = server.find_message(&subject);
+        let message = find_message(&server, &subject);
         assert!(message.contains("with ESMTPSA id"), "{message}");
     }
     let log = server.log();
@@ -313,15 +111,15 @@ fn submission_with_starttls_plain_and_login() {
 
 #[test]
 fn auth_is_refused_before_tls() {
-    let server = Server::start("");
-    let port = server.submission.to_string();
+    let server = start("");
+    let port = server.port_arg("submission");
     server.client(&["auth_before_tls", &port, "alice@localhost", PASSWORD]);
 }
 
 #[test]
 fn plaintext_auth_on_loopback_when_configured() {
-    let server = Server::start("\n[auth]\nplaintext_on_loopback = true");
-    let port = server.submission.to_string();
+    let server = start("\n[auth]\nplaintext_on_loopback = true");
+    let port = server.port_arg("submission");
     let subject = unique("loopback");
     server.client(&[
         "auth_without_tls",
@@ -330,21 +128,21 @@ fn plaintext_auth_on_loopback_when_configured() {
         PASSWORD,
         &subject,
     ]);
-    let message = server.find_message(&subject);
+    let message = find_message(&server, &subject);
     assert!(message.contains("with ESMTPA id"), "{message}");
 }
 
 #[test]
 fn connections_over_the_per_ip_limit_get_421() {
-    let server = Server::start("connections_per_ip = 1");
-    server.client(&["too_many_connections", &server.smtp.to_string()]);
+    let server = start("connections_per_ip = 1");
+    server.client(&["too_many_connections", &server.port_arg("smtp")]);
 }
 
 #[test]
 fn wrong_password_fails_and_is_logged() {
-    let server = Server::start("");
-    let port = server.submission.to_string();
-    let ca = server.cafile().display().to_string();
+    let server = start("");
+    let port = server.port_arg("submission");
+    let ca = server.cafile();
     server.client(&["wrong_password", &port, &ca, "alice@localhost"]);
     let log = server.log();
     assert!(
@@ -356,9 +154,9 @@ fn wrong_password_fails_and_is_logged() {
 
 #[test]
 fn sender_not_owned_is_refused() {
-    let server = Server::start("");
-    let port = server.submission.to_string();
-    let ca = server.cafile().display().to_string();
+    let server = start("");
+    let port = server.port_arg("submission");
+    let ca = server.cafile();
     let args = [
         "not_owned",
         &port,
@@ -372,9 +170,9 @@ fn sender_not_owned_is_refused() {
 
 #[test]
 fn submissions_implicit_tls() {
-    let server = Server::start("");
-    let port = server.submissions.to_string();
-    let ca = server.cafile().display().to_string();
+    let server = start("");
+    let port = server.port_arg("submissions");
+    let ca = server.cafile();
     let subject = unique("submissions");
     server.client(&[
         "submissions",
@@ -384,24 +182,24 @@ fn submissions_implicit_tls() {
         PASSWORD,
         &subject,
     ]);
-    let message = server.find_message(&subject);
+    let message = find_message(&server, &subject);
     assert!(message.contains("with ESMTPSA id"), "{message}");
 }
 
 #[test]
 fn oversized_message_is_refused() {
-    let server = Server::start("message_size = 10000");
-    server.client(&["oversized", &server.smtp.to_string(), "20000"]);
+    let server = start("message_size = 10000");
+    server.client(&["oversized", &server.port_arg("smtp"), "20000"]);
 }
 
 #[test]
 fn sigterm_closes_idle_sessions_with_421() {
     use std::io::BufRead;
-    let mut server = Server::start("");
+    let mut server = start("");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_client.py");
     let mut client = Command::new("python3")
         .arg(script)
-        .args(["idle_shutdown", &server.smtp.to_string()])
+        .args(["idle_shutdown", &server.port_arg("smtp")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -428,9 +226,9 @@ fn sigterm_closes_idle_sessions_with_421() {
 
 #[test]
 fn sigterm_shuts_down_gracefully() {
-    let mut server = Server::start("");
+    let mut server = start("");
     let subject = unique("before-shutdown");
-    server.client(&["inbound", &server.smtp.to_string(), &subject]);
+    server.client(&["inbound", &server.port_arg("smtp"), &subject]);
     assert!(server.stop(), "no clean exit: {}", server.log());
     let log = server.log();
     assert!(
@@ -441,10 +239,10 @@ fn sigterm_shuts_down_gracefully() {
 
 #[test]
 fn failed_logins_lock_out_one_address_only() {
-    let server = Server::start("");
+    let server = start("");
     let cafile = server.cafile();
-    let port = server.submissions.to_string();
-    let cafile = cafile.to_str().unwrap();
+    let port = server.port_arg("submissions");
+    let cafile = &cafile;
     server.client(&["lockout", &port, cafile, "alice@localhost", PASSWORD]);
     assert!(
         server
@@ -455,7 +253,7 @@ fn failed_logins_lock_out_one_address_only() {
 
 #[test]
 fn two_factor_accounts_use_password_and_code_or_an_app_password() {
-    let server = Server::start("");
+    let server = start("");
     let uri = server.cli(&["user", "totp", "alice@localhost"]);
     let secret = uri
         .trim()
@@ -473,11 +271,11 @@ fn two_factor_accounts_use_password_and_code_or_an_app_password() {
 
     // The server reads credentials from the store at each login, so no restart is needed.
     let cafile = server.cafile();
-    let port = server.submissions.to_string();
+    let port = server.port_arg("submissions");
     let args = [
         "two_factor",
         &port,
-        cafile.to_str().unwrap(),
+        &cafile,
         "alice@localhost",
         PASSWORD,
         &secret,
@@ -488,7 +286,7 @@ fn two_factor_accounts_use_password_and_code_or_an_app_password() {
 
 /// Runs `openssl s_client` against the implicit-TLS port with `args` and returns its output.
 fn s_client(server: &Server, args: &[&str]) -> String {
-    let connect = format!("127.0.0.1:{}", server.submissions);
+    let connect = format!("127.0.0.1:{}", server.port("submissions"));
     let output = Command::new("openssl")
         .args(["s_client", "-connect", &connect])
         .args(args)
@@ -504,7 +302,7 @@ fn s_client(server: &Server, args: &[&str]) -> String {
 
 #[test]
 fn tls_1_1_is_refused_and_tls_1_2_verifies() {
-    let server = Server::start("");
+    let server = start("");
 
     // The client is allowed to offer TLS 1.1 (security level 0); the server must refuse.
     let old = s_client(&server, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
@@ -512,12 +310,7 @@ fn tls_1_1_is_refused_and_tls_1_2_verifies() {
     assert!(old.contains("alert handshake failure"), "{old}");
 
     let cafile = server.cafile();
-    let args = [
-        "-tls1_2",
-        "-CAfile",
-        cafile.to_str().unwrap(),
-        "-verify_return_error",
-    ];
+    let args = ["-tls1_2", "-CAfile", &cafile, "-verify_return_error"];
     let current = s_client(&server, &args);
     assert!(current.contains("Verify return code: 0 (ok)"), "{current}");
     assert!(current.contains("Protocol  : TLSv1.2"), "{current}");
