@@ -602,6 +602,19 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_line_before_a_delimiter_belongs_to_the_delimiter() {
+        // Found by fuzzing: the inner header's blank line is also the line break that
+        // precedes the delimiter, which RFC 2046 section 5.1.1 gives to the delimiter.
+        let raw = b"Content-Type: multipart/mixed; boundary=o\n\n--o\n\
+                    Content-Type: message/rfc822\n\nFrom: a\n\n--o--\n";
+        let message = MimeMessage::parse(raw);
+        assert_eq!(message.section(&part(&[1], None)).unwrap(), b"From: a\n");
+        assert_eq!(message.section(&part(&[1], Some(SectionText::Header))).unwrap(), b"From: a\n");
+        assert_eq!(message.section(&part(&[1], Some(SectionText::Text))).unwrap(), b"");
+        fuzz_views(raw);
+    }
+
+    #[test]
     fn a_multipart_without_parts_gets_an_empty_one() {
         let raw = b"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n";
         assert_eq!(

@@ -525,3 +525,65 @@ async fn input_split_at_every_byte_gives_the_same_output() {
     assert_eq!(outputs[0], outputs[1]);
     assert_eq!(outputs[0], outputs[2]);
 }
+
+/// The message of RFC 9051 section 8, as far as its ENVELOPE and BODY show it.
+const RFC_9051_MESSAGE: &str = "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n\
+From: Terry Gray <gray@cac.washington.edu>\r\n\
+Subject: IMAP4rev2 WG mtg summary and minutes\r\n\
+To: imap@cac.washington.edu\r\n\
+cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\r\n\
+Message-Id: <B27397-0100000@cac.washington.edu>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\
+\r\n\
+Minutes of the meeting.\r\n\
+Second line.\r\n";
+
+#[tokio::test(flavor = "current_thread")]
+async fn rfc_9051_section_8_sample_session() {
+    // The client's lines exactly as the RFC writes them: lower-case commands, a flag
+    // without parentheses. (The RFC's addresses follow each other without a space, as
+    // `1*address` in its grammar says.)
+    let store = store_with_messages(&[RFC_9051_MESSAGE]).await;
+    let mut config = ServerConfig::new("imap.example.org");
+    config.tls = true;
+    let mut client = Client::new(&store, config);
+    assert!(client.send("").await.starts_with("* OK "));
+
+    let out = client.send("a001 login alice@example.org secret\r\n").await;
+    assert!(out.starts_with("a001 OK "), "{out}");
+    let out = client.send("a002 select inbox\r\n").await;
+    assert!(out.starts_with("* 1 EXISTS\r\n"), "{out}");
+    assert!(out.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"));
+    assert!(out.ends_with("a002 OK [READ-WRITE] SELECT completed\r\n"), "{out}");
+
+    let out = client.send("a003 fetch 1 full\r\n").await;
+    let envelope = "ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \
+        \"IMAP4rev2 WG mtg summary and minutes\" \
+        ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+        ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+        ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+        ((NIL NIL \"imap\" \"cac.washington.edu\")) \
+        ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")\
+        (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \
+        \"<B27397-0100000@cac.washington.edu>\")";
+    assert!(out.contains(envelope), "{out}");
+    let body = "BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 39 2)";
+    assert!(out.to_ascii_uppercase().contains(&body.to_ascii_uppercase()), "{out}");
+    assert!(out.contains(&format!("RFC822.SIZE {}", RFC_9051_MESSAGE.len())), "{out}");
+    assert!(out.ends_with("a003 OK FETCH completed\r\n"), "{out}");
+
+    let out = client.send("a004 fetch 1 body[header]\r\n").await;
+    let header_len = RFC_9051_MESSAGE.find("\r\n\r\n").unwrap() + 4;
+    let expected = format!(
+        "* 1 FETCH (BODY[HEADER] {{{header_len}}}\r\n{} FLAGS (\\Seen))\r\n",
+        &RFC_9051_MESSAGE[..header_len]
+    );
+    assert!(out.starts_with(&expected), "{out}");
+
+    let out = client.send("a005 store 1 +flags \\deleted\r\n").await;
+    assert_eq!(out, "* 1 FETCH (FLAGS (\\Seen \\Deleted))\r\na005 OK STORE completed\r\n");
+    let out = client.send("a006 logout\r\n").await;
+    assert!(out.starts_with("* BYE "), "{out}");
+    assert!(out.ends_with("a006 OK LOGOUT completed\r\n"));
+}

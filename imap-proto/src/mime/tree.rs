@@ -164,17 +164,14 @@ impl Parser<'_, '_> {
             None => (Kind::Leaf, self.scan(body_start)),
         };
 
-        // Both ranges end before the line break that precedes a delimiter (RFC 2046 5.1.1).
-        let (header, body) = match header_stop {
-            Some(_) => {
-                let end = self.content_end(stop, start);
-                (start..end, end..end)
-            }
-            None => (start..body_start, body_start..self.content_end(stop, body_start)),
-        };
+        // The entity ends before the line break that precedes a delimiter (RFC 2046 section
+        // 5.1.1). When that line break is the header's blank line, or the header was cut
+        // short, the header loses it too: header and body always tile the entity exactly.
+        let end = self.content_end(stop, start);
+        let split = body_start.min(end);
         if let Some(entity) = self.tree.entities.get_mut(id) {
-            entity.header = header;
-            entity.body = body;
+            entity.header = start..split;
+            entity.body = split..end;
             entity.fields = fields;
             entity.media = media;
             entity.kind = kind;

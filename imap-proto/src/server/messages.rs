@@ -5,7 +5,7 @@
 use crate::command::{CommandBody, MailboxName, SearchKey, SearchReturn, StoreKind, Tag};
 use crate::mime::MimeMessage;
 use crate::response::{self, Code, Status};
-use crate::search::{self, Candidate, Context, uses_modseq};
+use crate::search::{Candidate, Context, Matcher, uses_modseq};
 
 use super::fetch::{FetchJob, write_flags};
 use super::mailboxes::{ListJob, StatusJob};
@@ -59,6 +59,8 @@ pub(crate) struct SearchJob {
     uid: bool,
     returns: Option<Vec<SearchReturn>>,
     criteria: Vec<SearchKey>,
+    /// The criteria prepared once for every message.
+    matcher: Matcher,
     /// Indexes into the view still to test, in reverse order (popped from the end).
     remaining: Vec<usize>,
     matched: Vec<usize>,
@@ -349,10 +351,18 @@ impl ServerSession {
         if uses_modseq(&criteria) {
             self.condstore = true;
         }
-        let count = self.view.as_ref().expect("selected").messages.len();
+        let view = self.view.as_ref().expect("SEARCH runs in the selected state");
+        let count = view.messages.len();
+        let context = Context {
+            max_seq: count as u32,
+            max_uid: view.messages.last().map_or(0, |m| m.uid),
+            saved: &self.saved,
+        };
+        let matcher = Matcher::new(&criteria, &context);
         let job = SearchJob {
             uid,
             returns,
+            matcher,
             criteria,
             remaining: (0..count).rev().collect(),
             matched: Vec::new(),
@@ -396,16 +406,11 @@ impl ServerSession {
             modseq: message.modseq,
             content: mime,
         };
-        let context = Context {
-            max_seq: view.messages.len() as u32,
-            max_uid: view.messages.last().map_or(0, |m| m.uid),
-            saved: &self.saved,
-        };
-        search::matches(&job.criteria, &candidate, &context)
+        job.matcher.matches(&candidate)
     }
 
     fn search_step(&mut self, tag: Tag, mut job: SearchJob) {
-        let needs_content = search::needs_content(&job.criteria);
+        let needs_content = job.matcher.needs_content();
         while let Some(&index) = job.remaining.last() {
             if needs_content {
                 let view = self.view.as_ref().expect("selected");
