@@ -174,6 +174,12 @@ auth_failure_window_secs = 900
 smtp_errors = 10
 # Seconds an SMTP client may stay silent (RFC 5321 section 4.5.3.2: at least 300).
 smtp_idle_timeout_secs = 300
+# IMAP BAD responses and failed logins before BYE and disconnect.
+imap_errors = 10
+# Seconds a logged-in IMAP client may stay silent, IDLE included (RFC 9051 section 5.4: at
+# least 30 minutes), and seconds before it must log in. The largest APPEND is message_size.
+imap_idle_timeout_secs = 1800
+imap_login_timeout_secs = 60
 # Seconds sessions get to finish after SIGINT or SIGTERM.
 shutdown_grace_secs = 10
 

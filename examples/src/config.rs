@@ -125,6 +125,13 @@ pub struct LimitsSection {
     pub smtp_errors: u32,
     /// Seconds an SMTP client may stay silent (RFC 5321 section 4.5.3.2: at least 300).
     pub smtp_idle_timeout_secs: u64,
+    /// IMAP BAD responses and failed logins before BYE and disconnect.
+    pub imap_errors: u32,
+    /// Seconds a logged-in IMAP client may stay silent, IDLE included (RFC 9051 section
+    /// 5.4: at least 30 minutes).
+    pub imap_idle_timeout_secs: u64,
+    /// Seconds an IMAP client may stay silent before it logs in.
+    pub imap_login_timeout_secs: u64,
     /// Seconds sessions get to finish after SIGINT or SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -140,6 +147,9 @@ impl Default for LimitsSection {
             auth_failure_window_secs: 900,
             smtp_errors: 10,
             smtp_idle_timeout_secs: 300,
+            imap_errors: 10,
+            imap_idle_timeout_secs: 1800,
+            imap_login_timeout_secs: 60,
             shutdown_grace_secs: 10,
         }
     }
@@ -282,8 +292,14 @@ impl Config {
                 return Err(format!("auth.mechanisms: unknown mechanism {name:?}"));
             }
         }
-        if self.limits.smtp_idle_timeout_secs < 1 || self.limits.connections == 0 {
-            return Err("limits: timeouts and connection limits must be positive".into());
+        let limits = &self.limits;
+        let timeouts = [
+            limits.smtp_idle_timeout_secs,
+            limits.imap_idle_timeout_secs,
+            limits.imap_login_timeout_secs,
+        ];
+        if timeouts.contains(&0) || limits.connections == 0 || limits.imap_errors == 0 {
+            return Err("limits: timeouts, error and connection limits must be positive".into());
         }
         Ok(())
     }

@@ -2,6 +2,8 @@
 
 mod cli;
 mod config;
+mod imap;
+mod login;
 mod pop3;
 mod serve;
 mod smtp;

@@ -7,16 +7,15 @@ use std::net::IpAddr;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use mail_auth::authenticator::{Connection, Exchange, Mechanisms, Outcome};
-use mail_auth::limiter::{AuthEvent, AuthOutcome};
-use mail_auth::sasl::{Context, Failure, ServerStep};
+use mail_auth::authenticator::Connection;
 use mail_store::{Flag, FlagOperation, Store};
 use pop3_proto::server::{Event, LoginFailure, MessageInfo, ServerConfig, ServerSession};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
-use crate::smtp::{Shared, Stream, lock, log_tls, unix_now};
+use crate::login::{self, PasswordCheck, SaslLogin};
+use crate::smtp::{Shared, Stream, log_tls};
 
 /// Which POP3 service a listener offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +86,7 @@ struct Conn {
     ip: IpAddr,
     session: ServerSession,
     stream: Option<Stream>,
-    exchange: Option<Exchange>,
-    mechanisms: Mechanisms,
+    sasl: SaslLogin,
     /// The logged-in account, its lock, and its INBOX UIDs in message-number order.
     account: Option<String>,
     lock: Option<MaildropLock>,
@@ -131,8 +129,7 @@ pub async fn serve_connection(
         kind,
         ip,
         stream: Some(stream),
-        exchange: None,
-        mechanisms,
+        sasl: SaslLogin::new(mechanisms, ip),
         account: None,
         lock: None,
         uids: Vec::new(),
@@ -239,63 +236,41 @@ impl Conn {
     async fn handle(&mut self, event: Event) {
         match event {
             Event::Login { user, password } => {
-                let Some(account) = self.check_password(&user, password.expose()).await else {
-                    let _ = self.session.login_failed(LoginFailure::InvalidCredentials);
-                    return;
-                };
-                self.open_maildrop(account).await;
+                let checked =
+                    login::check_password(&self.shared, self.ip, "USER", &user, password.expose())
+                        .await;
+                match checked {
+                    PasswordCheck::Valid(account) => self.open_maildrop(account).await,
+                    // A refusal is answered like a wrong password: a guesser learns
+                    // nothing from it.
+                    PasswordCheck::Invalid | PasswordCheck::Throttled => {
+                        let _ = self.session.login_failed(LoginFailure::InvalidCredentials);
+                    }
+                    PasswordCheck::Unavailable => {
+                        let _ = self.session.login_failed(LoginFailure::Temporary);
+                    }
+                }
             }
             Event::AuthStart {
                 mechanism,
                 initial_response,
             } => {
-                let connection = Connection::new(self.session.is_tls());
-                let shared = self.shared.clone();
-                let outcome = {
-                    let mut limiter = lock(&shared.limiter);
-                    let now = Instant::now();
-                    let begun = Exchange::begin(
-                        &self.mechanisms,
-                        &mechanism,
-                        &connection,
-                        self.ip,
-                        &mut limiter,
-                        now,
-                    );
-                    match begun {
-                        Ok(mut exchange) => {
-                            let initial = initial_response.as_ref().map(|r| r.expose());
-                            let outcome = exchange.start(initial, &mut limiter, now);
-                            self.exchange = Some(exchange);
-                            outcome
-                        }
-                        Err(refused) => refused,
-                    }
-                };
-                self.auth_answer(outcome).await;
+                let initial = initial_response.as_ref().map(|r| r.expose());
+                let tls = self.session.is_tls();
+                let step = self
+                    .sasl
+                    .start(&self.shared, tls, &mechanism, initial)
+                    .await;
+                let _ = self.session.auth_step(step);
             }
             Event::AuthResponse(response) => {
-                let Some(exchange) = self.exchange.as_mut() else {
-                    let _ = self
-                        .session
-                        .auth_step(ServerStep::Failure(Failure::Temporary));
-                    return;
-                };
-                let outcome = {
-                    let mut limiter = lock(&self.shared.limiter);
-                    exchange.respond(response.expose(), &mut limiter, Instant::now())
-                };
-                self.auth_answer(outcome).await;
+                let step = self.sasl.respond(&self.shared, response.expose()).await;
+                let _ = self.session.auth_step(step);
             }
-            Event::AuthCancelled => {
-                if let Some(exchange) = self.exchange.take() {
-                    warn!("{}", exchange.cancelled());
-                }
-            }
+            Event::AuthCancelled => self.sasl.cancelled(),
             Event::OpenMaildrop { user } => {
-                let account = match self.shared.store.account(&user).await {
-                    Ok(Some(account)) => account.address,
-                    Ok(None) => user,
+                let account = match login::account_address(&self.shared, &user).await {
+                    Ok(account) => account.unwrap_or(user),
                     Err(e) => {
                         error!("store error looking up an account: {e}");
                         let _ = self.session.login_failed(LoginFailure::Temporary);
@@ -352,62 +327,6 @@ impl Conn {
         }
     }
 
-    fn log(&self, user: &str, outcome: AuthOutcome) {
-        let event = AuthEvent {
-            ip: self.ip,
-            mechanism: "USER".to_owned(),
-            account: Some(user.to_owned()),
-            outcome,
-        };
-        match outcome {
-            AuthOutcome::Success => info!("{event}"),
-            _ => warn!("{event}"),
-        }
-    }
-
-    /// Checks USER/PASS through the limiter; the account's address on success.
-    async fn check_password(&mut self, user: &str, password: &[u8]) -> Option<String> {
-        if let Err(refused) = lock(&self.shared.limiter).check(self.ip, Some(user), Instant::now())
-        {
-            self.log(user, AuthOutcome::Refused);
-            info!(ip = %self.ip, "login refused: {refused}");
-            return None;
-        }
-        let account = match self.shared.store.account(user).await {
-            Ok(account) => account,
-            Err(e) => {
-                error!("store error looking up credentials: {e}");
-                return None;
-            }
-        };
-        let context = Context::new(unix_now().max(0) as u64);
-        let verified = account.as_ref().and_then(|a| {
-            a.credentials
-                .verify_plaintext(password, &context)
-                .map(|(_, step)| (a.address.clone(), step))
-        });
-        let mut verified = verified;
-        if let Some((address, Some(step))) = &verified
-            && let Err(e) = self.shared.store.use_totp_step(address, *step).await
-        {
-            warn!(ip = %self.ip, account = %address, "TOTP code replayed: {e}");
-            verified = None;
-        }
-        let now = Instant::now();
-        match verified {
-            Some((address, _)) => {
-                lock(&self.shared.limiter).record_success(self.ip, &address, now);
-                self.log(user, AuthOutcome::Success);
-                Some(address)
-            }
-            None => {
-                lock(&self.shared.limiter).record_failure(self.ip, Some(user), now);
-                self.log(user, AuthOutcome::Failure);
-                None
-            }
-        }
-    }
-
     /// Locks and lists the INBOX of `account`, then answers the login.
     async fn open_maildrop(&mut self, account: String) {
         let Some(maildrop_lock) = MaildropLock::take(&account) else {
@@ -449,63 +368,5 @@ impl Conn {
         self.account = Some(account);
         self.lock = Some(maildrop_lock);
         let _ = self.session.login_ok(maildrop);
-    }
-
-    /// Resolves lookups from the store and hands each step to the session.
-    async fn auth_answer(&mut self, mut outcome: Outcome) {
-        loop {
-            match outcome {
-                Outcome::Lookup(user) => {
-                    let found = match self.shared.store.account(&user).await {
-                        Ok(account) => account.map(|a| a.credentials),
-                        Err(e) => {
-                            error!("store error looking up credentials: {e}");
-                            None
-                        }
-                    };
-                    let Some(exchange) = self.exchange.as_mut() else {
-                        let _ = self
-                            .session
-                            .auth_step(ServerStep::Failure(Failure::Temporary));
-                        return;
-                    };
-                    let context = Context::new(unix_now().max(0) as u64);
-                    let mut limiter = lock(&self.shared.limiter);
-                    outcome = exchange.credentials(
-                        found.as_ref(),
-                        &context,
-                        &mut limiter,
-                        Instant::now(),
-                    );
-                }
-                Outcome::Step(step) => {
-                    let _ = self.session.auth_step(step);
-                    return;
-                }
-                Outcome::Finished {
-                    step,
-                    event,
-                    authenticated,
-                } => {
-                    self.exchange = None;
-                    if let Some(step_used) = authenticated.as_ref().and_then(|a| a.totp_step) {
-                        let account = authenticated.as_ref().map(|a| a.authentication_id.clone());
-                        let account = account.unwrap_or_default();
-                        if let Err(e) = self.shared.store.use_totp_step(&account, step_used).await {
-                            warn!("{event} (TOTP code replayed: {e})");
-                            let failure = ServerStep::Failure(Failure::InvalidCredentials);
-                            let _ = self.session.auth_step(failure);
-                            return;
-                        }
-                    }
-                    match event.outcome {
-                        AuthOutcome::Success => info!("{event}"),
-                        _ => warn!("{event}"),
-                    }
-                    let _ = self.session.auth_step(step);
-                    return;
-                }
-            }
-        }
     }
 }

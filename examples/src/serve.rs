@@ -17,8 +17,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::pop3;
 use crate::smtp::{self, Kind, Shared};
+use crate::{imap, pop3};
 
 /// Runs the server until SIGINT or SIGTERM; `Err` carries a one-line startup failure.
 pub fn run(data_dir: PathBuf, config: Config) -> Result<(), String> {
@@ -97,6 +97,7 @@ fn take_slot(counts: &Arc<Mutex<Counts>>, config: &Config, ip: IpAddr) -> Option
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Service {
     Smtp(Kind),
+    Imap(imap::Kind),
     Pop3(pop3::Kind),
 }
 
@@ -104,6 +105,7 @@ impl Service {
     fn name(self) -> &'static str {
         match self {
             Service::Smtp(kind) => kind.name(),
+            Service::Imap(kind) => kind.name(),
             Service::Pop3(kind) => kind.name(),
         }
     }
@@ -117,22 +119,13 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
     limits.client_failures = config.limits.auth_failures;
     limits.window = Duration::from_secs(config.limits.auth_failure_window_secs);
 
-    // The IMAP listeners wait for their protocol crate; until it is wired in, their
-    // configuration keys are accepted and said to be unserved.
-    for (key, address) in [
-        ("imap", &config.listen.imap),
-        ("imaps", &config.listen.imaps),
-    ] {
-        if !address.is_empty() {
-            warn!(listener = key, "not served yet: {address} stays closed");
-        }
-    }
-
     let mut listeners = Vec::new();
     for (address, kind) in [
         (&config.listen.smtp, Service::Smtp(Kind::Inbound)),
         (&config.listen.submission, Service::Smtp(Kind::Submission)),
         (&config.listen.submissions, Service::Smtp(Kind::Submissions)),
+        (&config.listen.imap, Service::Imap(imap::Kind::Imap)),
+        (&config.listen.imaps, Service::Imap(imap::Kind::Imaps)),
         (&config.listen.pop3, Service::Pop3(pop3::Kind::Pop3)),
         (&config.listen.pop3s, Service::Pop3(pop3::Kind::Pop3s)),
     ] {
@@ -149,6 +142,7 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
     let shared = Arc::new(Shared {
         mechanisms: mechanisms(&config, "smtp"),
         pop3_mechanisms: mechanisms(&config, "pop"),
+        imap_mechanisms: mechanisms(&config, "imap"),
         config,
         store: Arc::new(store),
         tls: TlsAcceptor::from(tls),
@@ -235,6 +229,8 @@ async fn accept_loop(
                     let hostname = &shared.config.server.hostname;
                     format!("421 4.7.0 {hostname} Too many connections, try later\r\n")
                 }
+                // RFC 9051 section 7.1.5: BYE may stand in for the greeting.
+                Service::Imap(_) => "* BYE [UNAVAILABLE] Too many connections\r\n".to_owned(),
                 Service::Pop3(_) => "-ERR [SYS/TEMP] Too many connections\r\n".to_owned(),
             };
             tokio::spawn(refuse(tcp, line));
@@ -247,6 +243,7 @@ async fn accept_loop(
             info!(ip = %ip, listener = kind.name(), "connection opened");
             match kind {
                 Service::Smtp(kind) => smtp::serve_connection(shared, kind, tcp, ip, stop).await,
+                Service::Imap(kind) => imap::serve_connection(shared, kind, tcp, ip, stop).await,
                 Service::Pop3(kind) => pop3::serve_connection(shared, kind, tcp, ip, stop).await,
             }
             info!(ip = %ip, listener = kind.name(), "connection closed");

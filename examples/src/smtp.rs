@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mail_auth::authenticator::{Connection, Exchange, Mechanisms, Outcome};
-use mail_auth::limiter::{AuthOutcome, Limiter};
-use mail_auth::sasl::{Context, Failure, ServerStep};
+use mail_auth::authenticator::{Connection, Mechanisms};
+use mail_auth::limiter::Limiter;
 use mail_store::{NewMessage, Store, StoreError};
 use smtp_proto::address::{Domain, ForwardPath, Mailbox};
 use smtp_proto::reply::{EnhancedStatusCode, Reply};
@@ -18,9 +17,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::config::Config;
+use crate::login::SaslLogin;
 
 /// Which SMTP service a listener offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl Kind {
     }
 }
 
-/// What every SMTP connection shares.
+/// What every connection shares, whatever its protocol.
 pub struct Shared {
     /// The configuration.
     pub config: Config,
@@ -58,6 +58,8 @@ pub struct Shared {
     pub limiter: Mutex<Limiter>,
     /// The SASL mechanisms POP3 AUTH offers.
     pub pop3_mechanisms: Mechanisms,
+    /// The SASL mechanisms IMAP AUTHENTICATE offers.
+    pub imap_mechanisms: Mechanisms,
 }
 
 /// Whether AUTH may run before TLS for this client (`auth.plaintext_on_loopback`).
@@ -184,8 +186,7 @@ struct Conn {
     ip: IpAddr,
     session: ServerSession,
     stream: Option<Stream>,
-    exchange: Option<Exchange>,
-    mechanisms: Mechanisms,
+    sasl: SaslLogin,
     helo: String,
     extended: bool,
     sender: Option<String>,
@@ -225,8 +226,7 @@ pub async fn serve_connection(
         kind,
         ip,
         stream: Some(stream),
-        exchange: None,
-        mechanisms,
+        sasl: SaslLogin::new(mechanisms, ip),
         helo: String::new(),
         extended: false,
         sender: None,
@@ -272,7 +272,7 @@ impl Conn {
             if self.session.is_closed() {
                 return Ok(());
             }
-            if stopping && self.sender.is_none() && self.exchange.is_none() {
+            if stopping && self.sender.is_none() && !self.sasl.in_progress() {
                 self.session.shutdown();
                 continue;
             }
@@ -394,54 +394,19 @@ impl Conn {
                 mechanism,
                 initial_response,
             } => {
-                let connection = Connection::new(self.session.is_tls());
-                let shared = self.shared.clone();
-                let outcome = {
-                    let mut limiter = lock(&shared.limiter);
-                    let mechanisms = &self.mechanisms;
-                    let now = Instant::now();
-                    let begun = Exchange::begin(
-                        mechanisms,
-                        &mechanism,
-                        &connection,
-                        self.ip,
-                        &mut limiter,
-                        now,
-                    );
-                    match begun {
-                        Ok(mut exchange) => {
-                            let initial = initial_response.as_ref().map(|r| r.expose());
-                            let outcome = exchange.start(initial, &mut limiter, now);
-                            self.exchange = Some(exchange);
-                            outcome
-                        }
-                        Err(refused) => refused,
-                    }
-                };
-                self.auth_answer(outcome).await;
+                let initial = initial_response.as_ref().map(|r| r.expose());
+                let tls = self.session.is_tls();
+                let step = self
+                    .sasl
+                    .start(&self.shared, tls, &mechanism, initial)
+                    .await;
+                let _ = self.session.auth_step(step);
             }
             Event::AuthResponse(response) => {
-                let Some(exchange) = self.exchange.as_mut() else {
-                    let _ = self
-                        .session
-                        .auth_step(ServerStep::Failure(Failure::Temporary));
-                    return;
-                };
-                let outcome = {
-                    let mut limiter = self
-                        .shared
-                        .limiter
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    exchange.respond(response.expose(), &mut limiter, Instant::now())
-                };
-                self.auth_answer(outcome).await;
+                let step = self.sasl.respond(&self.shared, response.expose()).await;
+                let _ = self.session.auth_step(step);
             }
-            Event::AuthCancelled => {
-                if let Some(exchange) = self.exchange.take() {
-                    warn!("{}", exchange.cancelled());
-                }
-            }
+            Event::AuthCancelled => self.sasl.cancelled(),
             event if event.needs_answer() => {
                 self.reject(502, "5.5.1", "Command not implemented");
             }
@@ -592,67 +557,5 @@ impl Conn {
             }
         }
         self.reset();
-    }
-
-    /// Resolves lookups from the store and hands each step to the session.
-    async fn auth_answer(&mut self, mut outcome: Outcome) {
-        loop {
-            match outcome {
-                Outcome::Lookup(user) => {
-                    let found = match self.shared.store.account(&user).await {
-                        Ok(account) => account.map(|a| a.credentials),
-                        Err(e) => {
-                            error!("store error looking up credentials: {e}");
-                            None
-                        }
-                    };
-                    let Some(exchange) = self.exchange.as_mut() else {
-                        let _ = self
-                            .session
-                            .auth_step(ServerStep::Failure(Failure::Temporary));
-                        return;
-                    };
-                    let context = Context::new(unix_now().max(0) as u64);
-                    let mut limiter = self
-                        .shared
-                        .limiter
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    outcome = exchange.credentials(
-                        found.as_ref(),
-                        &context,
-                        &mut limiter,
-                        Instant::now(),
-                    );
-                }
-                Outcome::Step(step) => {
-                    let _ = self.session.auth_step(step);
-                    return;
-                }
-                Outcome::Finished {
-                    mut step,
-                    event,
-                    authenticated,
-                } => {
-                    self.exchange = None;
-                    if let Some(step_used) = authenticated.as_ref().and_then(|a| a.totp_step) {
-                        let account = authenticated.as_ref().map(|a| a.authentication_id.clone());
-                        let account = account.unwrap_or_default();
-                        if let Err(e) = self.shared.store.use_totp_step(&account, step_used).await {
-                            warn!("{event} (TOTP code replayed: {e})");
-                            step = ServerStep::Failure(Failure::InvalidCredentials);
-                            let _ = self.session.auth_step(step);
-                            return;
-                        }
-                    }
-                    match event.outcome {
-                        AuthOutcome::Success => info!("{event}"),
-                        _ => warn!("{event}"),
-                    }
-                    let _ = self.session.auth_step(step);
-                    return;
-                }
-            }
-        }
     }
 }

@@ -19,12 +19,16 @@
 //! beyond the command being framed (pipelined commands) is held until asked for; the caller
 //! bounds it with [`Framer::buffered`].
 
-use memchr::{memchr, memrchr};
+use std::fmt;
+
+use memchr::{memchr, memchr3, memrchr};
 
 use crate::command::Tag;
 
 /// The next step of the framer, from [`Framer::next_command`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows a command's length, not its bytes, which may hold a password.
+#[derive(Clone, PartialEq, Eq)]
 #[must_use = "a Continue that is not answered with \"+\" leaves the client waiting forever"]
 pub enum Frame {
     /// A whole command: its lines and literals exactly as received, ending with CRLF.
@@ -32,9 +36,10 @@ pub enum Frame {
     /// A synchronizing literal `{n}` within the limit was announced: the caller must send a
     /// continuation request (`+ ...`) now; the framer then reads the `n` octets.
     Continue,
-    /// The line was longer than `max_line` (or the command than `max_command`); everything up
-    /// to the next CRLF that is not inside an accepted literal has been dropped. The caller
-    /// answers `tag BAD` (or an untagged BAD without a tag).
+    /// The line was longer than `max_line` (or the command than `max_command`, or its lines
+    /// together than [`LINE_BYTES_PER_COMMAND`] lines); everything up to the next CRLF that
+    /// is not inside an accepted literal has been dropped. The caller answers `tag BAD` (or
+    /// an untagged BAD without a tag).
     TooLong {
         /// The command's tag, when its first word is a valid one.
         tag: Option<Tag>,
@@ -52,6 +57,26 @@ pub enum Frame {
         /// Whether the literal was synchronizing (`{n}`, not `{n+}`).
         synchronizing: bool,
     },
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Command(bytes) => write!(f, "Command({} bytes)", bytes.len()),
+            Self::Continue => f.write_str("Continue"),
+            Self::TooLong { tag } => f.debug_struct("TooLong").field("tag", tag).finish(),
+            Self::LiteralTooLarge {
+                tag,
+                size,
+                synchronizing,
+            } => f
+                .debug_struct("LiteralTooLarge")
+                .field("tag", tag)
+                .field("size", size)
+                .field("synchronizing", synchronizing)
+                .finish(),
+        }
+    }
 }
 
 /// A raw line from [`Framer::next_line`] was longer than the line limit; it has been
@@ -164,7 +189,11 @@ fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
 /// no further keeps the answer independent of the split.
 fn tag_of(command: &[u8], limit: usize) -> Option<Tag> {
     let head = &command[..command.len().min(limit)];
-    let end = memchr(b' ', head)?;
+    let end = memchr3(b' ', b'\r', b'\n', head)?;
+    if head[end] != b' ' {
+        // The first line ended (or holds a bare line break) before any space.
+        return None;
+    }
     std::str::from_utf8(&head[..end]).ok().and_then(Tag::new)
 }
 
@@ -174,7 +203,9 @@ fn tag_of(command: &[u8], limit: usize) -> Option<Tag> {
 /// returns `None`. Each [`Frame::Continue`] must be answered with a continuation request
 /// before the caller waits for more input. While a SASL exchange or IDLE expects raw lines,
 /// the caller uses [`Framer::next_line`] instead.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the limits and how much is held, never the buffered bytes.
+#[derive(Clone)]
 pub struct Framer {
     max_line: usize,
     max_literal: u64,
@@ -186,13 +217,35 @@ pub struct Framer {
     /// Bytes after `start` that belong to the command being framed: whole lines and the
     /// literal octets after them.
     taken: usize,
+    /// How many of the `taken` bytes are lines (CRLFs included) rather than literal octets.
+    line_bytes: usize,
     state: State,
+}
+
+/// The lines of one command, literals not counted, may hold this many times `max_line`
+/// bytes in all. Literal octets become values about their own size, but the text of lines
+/// becomes search keys, set ranges and names several times larger than it is; this keeps
+/// that text small however large `max_command` is made for APPEND, while leaving room for
+/// dozens of short lines between literals.
+pub const LINE_BYTES_PER_COMMAND: usize = 8;
+
+impl fmt::Debug for Framer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Framer")
+            .field("max_line", &self.max_line)
+            .field("max_literal", &self.max_literal)
+            .field("max_command", &self.max_command)
+            .field("buffered", &self.buffered())
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Framer {
     /// A framer with these limits. `max_line`: longest line (text between literals)
     /// including its CRLF; `max_literal`: largest literal accepted; `max_command`: total size
-    /// of one command including literals.
+    /// of one command including literals. The lines of a command together may also hold at
+    /// most [`LINE_BYTES_PER_COMMAND`] times `max_line` bytes.
     pub fn new(max_line: usize, max_literal: u64, max_command: usize) -> Self {
         Self {
             max_line,
@@ -201,6 +254,7 @@ impl Framer {
             buf: Vec::new(),
             start: 0,
             taken: 0,
+            line_bytes: 0,
             state: State::Line { scanned: 0 },
         }
     }
@@ -240,7 +294,9 @@ impl Framer {
     }
 
     /// The next step: a whole command, a continuation to send, or a refusal. `None` when more
-    /// input is needed.
+    /// input is needed, after the connection must close (a non-synchronizing
+    /// [`Frame::LiteralTooLarge`]), and while [`Framer::next_line`] is dropping an over-long
+    /// raw line, which it must be called to finish.
     pub fn next_command(&mut self) -> Option<Frame> {
         loop {
             let step = match self.state {
@@ -287,12 +343,16 @@ impl Framer {
         let content = &self.buf[line_start..line_start + line_len - 2];
         let announcement = literal_announcement(content);
         let command_len = self.taken + line_len;
-        if line_len > self.max_line || command_len > self.max_command {
+        if line_len > self.max_line
+            || command_len > self.max_command
+            || self.line_bytes + line_len > self.line_budget()
+        {
             let tag = self.tag();
             self.drop_command(command_len);
             return self.refuse_after_line(tag, announcement);
         }
 
+        self.line_bytes += line_len;
         let Some((size, synchronizing)) = announcement else {
             // No literal: this line ends the command.
             self.taken = command_len;
@@ -334,21 +394,26 @@ impl Framer {
 
     /// The current line has no CRLF yet: wait, or start dropping it if it is already too long.
     fn line_incomplete(&mut self, line_start: usize) -> Step {
-        let held = self.buf.len() - line_start;
-        self.state = State::Line { scanned: held };
+        let line = &self.buf[line_start..];
+        self.state = State::Line {
+            scanned: line.len(),
+        };
 
         // A trailing CR may be the first half of the CRLF, which the line limit counts.
-        let content = held - usize::from(self.buf.last() == Some(&b'\r'));
-        if content + 2 <= self.max_line && self.taken + content + 2 <= self.max_command {
+        let content = line.len() - usize::from(line.last() == Some(&b'\r'));
+        let within = content + 2 <= self.max_line
+            && self.taken + content + 2 <= self.max_command
+            && self.line_bytes + content + 2 <= self.line_budget();
+        if within {
             return Step::Wait;
         }
 
         // Too long already: drop what is held, tracking only how the line could still end.
-        let tag = self.tag();
-        let marker = match self.buf[line_start..].split_last() {
+        let marker = match line.split_last() {
             Some((b'\r', before)) => carry_cr(marker_after(before)),
-            _ => marker_after(&self.buf[line_start..]),
+            _ => marker_after(line),
         };
+        let tag = self.tag();
         self.drop_command(self.buf.len() - self.start);
         self.state = State::Discard {
             tag,
@@ -414,16 +479,14 @@ impl Framer {
                 let skip = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
                 self.start += skip;
                 let remaining = remaining - skip as u64;
-                *step = if remaining == 0 {
-                    DiscardStep::Line(Marker::None)
-                } else {
-                    DiscardStep::Literal(remaining)
-                };
-                if remaining == 0 {
-                    Step::Again
-                } else {
-                    Step::Wait
+                if remaining > 0 {
+                    *step = DiscardStep::Literal(remaining);
+                    return Step::Wait;
                 }
+
+                // The command goes on after the literal, on a line that is dropped too.
+                *step = DiscardStep::Line(Marker::None);
+                Step::Again
             }
             DiscardStep::Line(marker) => {
                 let (consumed, marker, ended) = scan_discarded(marker, input);
@@ -463,10 +526,11 @@ impl Framer {
     // Raw lines.
     // -----------------------------------------------------------------------------------------
 
+    /// Looks for the end of a raw line, which starts at `start`.
     fn raw_line(&mut self, scanned: usize) -> Option<Result<Vec<u8>, LineTooLong>> {
         let Some(line_len) = self.find_line_end(self.start, scanned) else {
             let held = self.buf.len() - self.start;
-            let pending_cr = self.buf.last() == Some(&b'\r');
+            let pending_cr = self.buf[self.start..].last() == Some(&b'\r');
             if held - usize::from(pending_cr) + 2 <= self.max_line {
                 self.state = State::Line { scanned: held };
                 return None;
@@ -488,6 +552,8 @@ impl Framer {
         Some(Ok(line))
     }
 
+    /// Drops the rest of an over-long raw line; `pending_cr` tells whether the input dropped
+    /// so far ended with a CR, which an LF would complete.
     fn discard_raw_line(&mut self, pending_cr: bool) -> Option<Result<Vec<u8>, LineTooLong>> {
         let input = &self.buf[self.start..];
         if pending_cr && input.first() == Some(&b'\n') {
@@ -531,6 +597,11 @@ impl Framer {
         None
     }
 
+    /// The most bytes the lines of one command may hold together.
+    fn line_budget(&self) -> usize {
+        self.max_line.saturating_mul(LINE_BYTES_PER_COMMAND)
+    }
+
     /// The tag of the command being framed (whose first bytes are still held).
     fn tag(&self) -> Option<Tag> {
         // Both limits are noticed only once the line has reached them, less its CRLF.
@@ -551,6 +622,7 @@ impl Framer {
 
         self.start = end.min(self.buf.len());
         self.taken = 0;
+        self.line_bytes = 0;
         self.state = State::Line { scanned: 0 };
         command
     }
@@ -559,6 +631,7 @@ impl Framer {
     fn drop_command(&mut self, len: usize) {
         self.start += len;
         self.taken = 0;
+        self.line_bytes = 0;
         self.state = State::Line { scanned: 0 };
     }
 
@@ -566,6 +639,7 @@ impl Framer {
         self.buf = Vec::new();
         self.start = 0;
         self.taken = 0;
+        self.line_bytes = 0;
         self.state = State::Closed;
     }
 }
@@ -663,6 +737,15 @@ mod tests {
 
     fn framer() -> Framer {
         Framer::new(100, 1000, 2000)
+    }
+
+    #[test]
+    fn debug_output_shows_no_command_bytes() {
+        let mut f = framer();
+        f.push(b"a LOGIN fred hunter2\r\nb LOGIN x hunter2");
+        let frame = f.next_command().expect("a command");
+        assert_eq!(format!("{frame:?}"), "Command(22 bytes)");
+        assert!(!format!("{f:?}").contains("hunter2"));
     }
 
     #[test]
@@ -938,6 +1021,28 @@ mod tests {
     }
 
     #[test]
+    fn the_lines_of_a_command_share_a_budget() {
+        // Short lines joined by empty literals: the parser would turn their text into
+        // values, so their total is bounded whatever the command limit allows.
+        let mut f = Framer::new(20, 1000, 1 << 20);
+        let line = b"a SEARCH SEEN {0+}\r\n";
+        let within = line.repeat(LINE_BYTES_PER_COMMAND);
+        let mut input = within[..within.len() - 6].to_vec();
+        input.extend_from_slice(b"\r\n");
+        assert!(matches!(frames(&mut f, &[&input])[..], [Frame::Command(_)]));
+
+        let mut input = line.repeat(LINE_BYTES_PER_COMMAND + 1);
+        input.extend_from_slice(b"x\r\nb NOOP\r\n");
+        assert_eq!(
+            frames(&mut f, &[&input]),
+            vec![
+                Frame::TooLong { tag: tag("a") },
+                Frame::Command(b"b NOOP\r\n".to_vec())
+            ]
+        );
+    }
+
+    #[test]
     fn the_tag_of_a_refused_command_is_reported_only_when_valid() {
         let mut f = Framer::new(10, 1000, 2000);
         let got = frames(
@@ -1047,6 +1152,75 @@ mod tests {
                 "split at {at}"
             );
         }
+    }
+
+    /// Frames `input` in one push, byte by byte, and split in two everywhere; the frames.
+    fn all_splits_agree(input: &[u8], limits: (usize, u64, usize)) -> Vec<Frame> {
+        let new = || Framer::new(limits.0, limits.1, limits.2);
+        let whole = frames(&mut new(), &[input]);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(frames(&mut new(), &bytes), whole, "byte by byte: {input:?}");
+        for at in 0..input.len() {
+            let (head, tail) = input.split_at(at);
+            assert_eq!(
+                frames(&mut new(), &[head, tail]),
+                whole,
+                "split at {at}: {input:?}"
+            );
+        }
+        whole
+    }
+
+    #[test]
+    fn random_inputs_frame_the_same_however_split() {
+        // Inputs made of pieces that make literals, line ends and limits collide often.
+        let alphabet: [&[u8]; 18] = [
+            b"a",
+            b" ",
+            b"{",
+            b"}",
+            b"+",
+            b"~",
+            b"0",
+            b"3",
+            b"\r",
+            b"\n",
+            b"xxxxxxxxx",
+            b"\r\n",
+            b"\r\n",
+            b"\r\n",
+            b"{2}\r\n",
+            b"{3+}\r\n",
+            b"{7}\r\n",
+            b"{9+}\r\n",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |below: usize| {
+            // xorshift64: deterministic, so a failure can be replayed.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let mut seen = [0usize; 4];
+        for _ in 0..2000 {
+            let mut input = Vec::new();
+            for _ in 0..next(24) {
+                input.extend_from_slice(alphabet[next(alphabet.len())]);
+            }
+            for frame in all_splits_agree(&input, (12, 8, 30)) {
+                let kind = match frame {
+                    Frame::Command(_) => 0,
+                    Frame::Continue => 1,
+                    Frame::TooLong { .. } => 2,
+                    Frame::LiteralTooLarge { .. } => 3,
+                };
+                seen[kind] += 1;
+            }
+        }
+
+        // The inputs reached every kind of frame, so the comparison covered each path.
+        assert!(seen.iter().all(|&count| count > 100), "{seen:?}");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use mail_auth::sasl::{MechanismName, ServerStep};
 
 use crate::framing::{Frame, Framer};
 use crate::server::{
-    Answer, Event, FlagOperation, MailboxInfo, MailboxStatus, MessageInfo, Request,
-    ServerConfig, ServerSession, StoreFailure,
+    Answer, Event, FlagOperation, MailboxInfo, MailboxStatus, MessageInfo, Request, ServerConfig,
+    ServerSession, StoreFailure,
 };
 
 /// The framer and the command parser never panic on any bytes, in any split, and the
@@ -21,11 +21,17 @@ pub fn command(data: &[u8]) {
         framer.push(chunk);
         while let Some(frame) = framer.next_command() {
             if let Frame::Command(bytes) = frame {
-                assert!(bytes.len() <= 4096 + 512, "a command beyond its bound came out");
+                assert!(
+                    bytes.len() <= 4096 + 512,
+                    "a command beyond its bound came out"
+                );
                 let _ = crate::parse::command(&bytes);
             }
         }
-        assert!(framer.buffered() <= 4096 + 512 + chunk.len(), "the framer grew unbounded");
+        assert!(
+            framer.buffered() <= 4096 + 512 + chunk.len(),
+            "the framer grew unbounded"
+        );
     }
 }
 
@@ -36,8 +42,11 @@ pub fn mime(data: &[u8]) {
 
 /// A tiny synchronous store for the session harness: INBOX and Sent, with the messages
 /// kept in memory, enough for every request to get a plausible answer.
+/// One mailbox of the fake store: each message's metadata and content.
+type FakeMailbox = Vec<(MessageInfo, Vec<u8>)>;
+
 struct FakeStore {
-    mailboxes: Vec<(String, Vec<(MessageInfo, Vec<u8>)>)>,
+    mailboxes: Vec<(String, FakeMailbox)>,
     uid_next: u32,
     modseq: u64,
 }
@@ -54,7 +63,8 @@ impl FakeStore {
             };
             (info, body.to_vec())
         };
-        let inbox = vec![
+        let inbox =
+            vec![
             message(1, b"From: a@example.org\r\nSubject: one\r\n\r\nbody one\r\n"),
             message(
                 2,
@@ -68,7 +78,7 @@ impl FakeStore {
         }
     }
 
-    fn mailbox(&mut self, name: &str) -> Result<&mut Vec<(MessageInfo, Vec<u8>)>, StoreFailure> {
+    fn mailbox(&mut self, name: &str) -> Result<&mut FakeMailbox, StoreFailure> {
         self.mailboxes
             .iter_mut()
             .find(|(n, _)| n == name)
@@ -104,11 +114,18 @@ impl FakeStore {
             ),
             Request::Select { mailbox } => Answer::Selected {
                 status: self.status(&mailbox)?,
-                messages: self.mailbox(&mailbox)?.iter().map(|(m, _)| m.clone()).collect(),
+                messages: self
+                    .mailbox(&mailbox)?
+                    .iter()
+                    .map(|(m, _)| m.clone())
+                    .collect(),
             },
             Request::Status { mailbox } => Answer::Status(self.status(&mailbox)?),
             Request::Messages { mailbox } => Answer::Messages(
-                self.mailbox(&mailbox)?.iter().map(|(m, _)| m.clone()).collect(),
+                self.mailbox(&mailbox)?
+                    .iter()
+                    .map(|(m, _)| m.clone())
+                    .collect(),
             ),
             Request::Create { mailbox, .. } => {
                 if self.mailboxes.len() >= 8 || self.mailbox(&mailbox).is_ok() {
@@ -263,7 +280,10 @@ pub fn session(data: &[u8]) {
     }
 
     // Output is bounded by what the store holds per command, not by anything unbounded.
-    assert!(written <= 64 * 1024 + input.len() * 2048, "output grew beyond any bound");
+    assert!(
+        written <= 64 * 1024 + input.len() * 2048,
+        "output grew beyond any bound"
+    );
     session.handle_timeout(start + Duration::from_secs(24 * 3600));
     assert!(session.is_closed(), "a silent client must time out");
 }

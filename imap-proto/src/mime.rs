@@ -33,6 +33,7 @@ mod fields;
 mod tree;
 mod write;
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 use crate::command::{Section, SectionText};
@@ -53,6 +54,10 @@ pub struct MimeLimits {
     /// How many entities (the message, its parts, encapsulated messages) are parsed
     /// (default 10 000); later parts are stepped over.
     pub max_parts: usize,
+    /// How many addresses (group markers included) ENVELOPE writes per address field
+    /// (default 1000); the rest are left out. Without it a header of `g:;g:;...` would come
+    /// back thirty times its size (From is also written as Sender and Reply-To).
+    pub max_addresses: usize,
 }
 
 impl Default for MimeLimits {
@@ -60,6 +65,7 @@ impl Default for MimeLimits {
         Self {
             max_depth: 20,
             max_parts: 10_000,
+            max_addresses: 1000,
         }
     }
 }
@@ -75,6 +81,7 @@ pub struct UnknownCte;
 pub struct MimeMessage<'a> {
     raw: &'a [u8],
     tree: Tree,
+    max_addresses: usize,
 }
 
 /// How much larger than the message [`MimeMessage::body_text`] may grow: charset conversion
@@ -92,6 +99,7 @@ impl<'a> MimeMessage<'a> {
         Self {
             raw,
             tree: Tree::parse(raw, limits),
+            max_addresses: limits.max_addresses,
         }
     }
 
@@ -104,6 +112,7 @@ impl<'a> MimeMessage<'a> {
         View {
             raw: self.raw,
             tree: &self.tree,
+            max_addresses: self.max_addresses,
         }
     }
 
@@ -221,7 +230,11 @@ impl<'a> MimeMessage<'a> {
     /// (HTML reduced to its text), parts separated by line breaks. Other parts are skipped.
     /// At most four times the size of the message.
     pub fn body_text(&self) -> String {
-        let limit = self.raw.len().saturating_mul(TEXT_GROWTH).saturating_add(16);
+        let limit = self
+            .raw
+            .len()
+            .saturating_mul(TEXT_GROWTH)
+            .saturating_add(16);
         let mut out = String::new();
 
         // Depth-first, in part order, with an explicit stack.
@@ -303,6 +316,21 @@ impl<'a> MimeMessage<'a> {
             SectionText::HeaderFieldsNot(names) => (names, false),
         };
 
+        // A long list of names is looked up in a set, so that a command naming thousands of
+        // fields costs no more per header line than one naming four.
+        let set: Option<HashSet<Vec<u8>>> = (names.len() > 8).then(|| {
+            names
+                .iter()
+                .map(|n| n.as_bytes().to_ascii_lowercase())
+                .collect()
+        });
+        let is_named = |name: &[u8]| match &set {
+            Some(set) => set.contains(&name.to_ascii_lowercase()),
+            None => names
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes())),
+        };
+
         let header = entity.header.clone();
         let fields = self.tree.fields_of(id);
         let mut out = Vec::new();
@@ -311,7 +339,7 @@ impl<'a> MimeMessage<'a> {
                 .name
                 .clone()
                 .and_then(|range| self.raw.get(range))
-                .is_some_and(|name| names.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes())));
+                .is_some_and(is_named);
             if named == wanted {
                 let end = field.line.end.min(header.end);
                 out.extend_from_slice(self.raw.get(field.line.start..end).unwrap_or_default());
@@ -369,10 +397,11 @@ fn truncate_at_char(text: &mut String, limit: usize) {
 // Fuzzing.
 // ---------------------------------------------------------------------------------------------
 
-/// How much larger than the message an ENVELOPE or BODYSTRUCTURE may be. The worst cases
-/// are an address list of one-letter addresses written three times (From, and Sender and
-/// Reply-To defaulting to it) and empty parts, each a full part description.
-const STRUCTURE_GROWTH: usize = 32;
+/// How much larger than the message an ENVELOPE or BODYSTRUCTURE may be. The worst case,
+/// about fifty, is a From field of empty groups (`:;:;`), each two octets becoming 33, and
+/// written three times as Sender and Reply-To default to From; empty parts (`--b` lines)
+/// come next at under twenty. Past [`MimeLimits`] the growth is far smaller.
+const STRUCTURE_GROWTH: usize = 64;
 
 /// Runs every view on `raw` and checks what can be checked, panicking when an invariant
 /// breaks. For the fuzz target `imap_mime`; also run by this crate's tests.
@@ -393,12 +422,20 @@ pub fn fuzz_views(raw: &[u8]) {
     let mut envelope = Vec::new();
     message.write_envelope(&mut envelope);
     check_syntax(&envelope);
-    assert!(envelope.len() <= bound, "ENVELOPE of {} octets", envelope.len());
+    assert!(
+        envelope.len() <= bound,
+        "ENVELOPE of {} octets",
+        envelope.len()
+    );
     for extensible in [false, true] {
         let mut body = Vec::new();
         message.write_body_structure(&mut body, extensible);
         check_syntax(&body);
-        assert!(body.len() <= bound, "BODYSTRUCTURE of {} octets", body.len());
+        assert!(
+            body.len() <= bound,
+            "BODYSTRUCTURE of {} octets",
+            body.len()
+        );
     }
 
     // The whole message, and its header and text.
@@ -415,7 +452,11 @@ pub fn fuzz_views(raw: &[u8]) {
     assert_eq!(section(&[], Some(SectionText::Mime)), None);
 
     // Selected and excluded fields are the header's lines, the blank line in both.
-    let names = vec!["From".to_owned(), "subject".to_owned(), "CONTENT-TYPE".to_owned()];
+    let names = vec![
+        "From".to_owned(),
+        "subject".to_owned(),
+        "CONTENT-TYPE".to_owned(),
+    ];
     let selected = section(&[], Some(SectionText::HeaderFields(names.clone()))).unwrap_or_default();
     let excluded = section(&[], Some(SectionText::HeaderFieldsNot(names))).unwrap_or_default();
     let doubled = (selected.len() + excluded.len()).checked_sub(header.len());
@@ -441,7 +482,11 @@ pub fn fuzz_views(raw: &[u8]) {
     ];
     for path in paths {
         let body = section(path, None);
-        for text in [Some(SectionText::Mime), Some(SectionText::Header), Some(SectionText::Text)] {
+        for text in [
+            Some(SectionText::Mime),
+            Some(SectionText::Header),
+            Some(SectionText::Text),
+        ] {
             if let Some(octets) = section(path, text) {
                 assert!(octets.len() <= raw.len());
                 assert!(body.is_some(), "a section of part {path:?}, which has none");
@@ -456,7 +501,10 @@ pub fn fuzz_views(raw: &[u8]) {
         match message.binary(path) {
             Ok(Some(decoded)) => {
                 assert!(decoded.len() <= raw.len());
-                assert!(body.is_some(), "BINARY of part {path:?}, which has no section");
+                assert!(
+                    body.is_some(),
+                    "BINARY of part {path:?}, which has no section"
+                );
             }
             Ok(None) => assert!(body.is_none(), "no BINARY of part {path:?}"),
             Err(UnknownCte) => assert!(body.is_some()),
@@ -492,7 +540,10 @@ pub(crate) fn check_syntax(out: &[u8]) {
                         Some(b'"') => break,
                         Some(b'\\') => i += 2,
                         Some(b'\r' | b'\n') | None => {
-                            panic!("unterminated quoted string: {:?}", String::from_utf8_lossy(out))
+                            panic!(
+                                "unterminated quoted string: {:?}",
+                                String::from_utf8_lossy(out)
+                            )
                         }
                         Some(_) => i += 1,
                     }
@@ -505,20 +556,35 @@ pub(crate) fn check_syntax(out: &[u8]) {
                     .ok()
                     .and_then(|digits| digits.parse().ok())
                     .unwrap_or_else(|| panic!("bad literal length"));
-                assert_eq!(out.get(close + 1..close + 3), Some(&b"\r\n"[..]), "literal header");
+                assert_eq!(
+                    out.get(close + 1..close + 3),
+                    Some(&b"\r\n"[..]),
+                    "literal header"
+                );
                 i = close + 3 + length;
                 assert!(i <= out.len(), "literal runs past the end");
                 // `literal = "{" number64 ["+"] "}" CRLF *CHAR8`, and CHAR8 excludes NUL.
                 assert!(!out[close + 3..i].contains(&0), "NUL in a literal");
                 continue;
             }
-            b'\r' | b'\n' => panic!("line break outside a literal: {:?}", String::from_utf8_lossy(out)),
-            0 => panic!("NUL, which no string may hold: {:?}", String::from_utf8_lossy(out)),
+            b'\r' | b'\n' => panic!(
+                "line break outside a literal: {:?}",
+                String::from_utf8_lossy(out)
+            ),
+            0 => panic!(
+                "NUL, which no string may hold: {:?}",
+                String::from_utf8_lossy(out)
+            ),
             _ => {}
         }
         i += 1;
     }
-    assert_eq!(depth, 0, "unbalanced '(': {:?}", String::from_utf8_lossy(out));
+    assert_eq!(
+        depth,
+        0,
+        "unbalanced '(': {:?}",
+        String::from_utf8_lossy(out)
+    );
 }
 
 #[cfg(test)]
@@ -547,14 +613,27 @@ mod tests {
     #[test]
     fn the_syntax_checker_catches_what_it_should() {
         check_syntax(b"(\"a\\\"b\" {3}\r\n(\r\n NIL)");
-        for bad in [&b"(()"[..], b"())", b"(\"x)", b"{5}\r\nab", b"(a\r\nb)", b"{x}\r\n"] {
-            assert!(std::panic::catch_unwind(|| check_syntax(bad)).is_err(), "{bad:?}");
+        for bad in [
+            &b"(()"[..],
+            b"())",
+            b"(\"x)",
+            b"{5}\r\nab",
+            b"(a\r\nb)",
+            b"{x}\r\n",
+        ] {
+            assert!(
+                std::panic::catch_unwind(|| check_syntax(bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn an_empty_message_is_a_message() {
-        assert_eq!(structure(b"", true), "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL)");
+        assert_eq!(
+            structure(b"", true),
+            "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL)"
+        );
         assert_eq!(envelope(b""), "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
         let message = MimeMessage::parse(b"");
         assert_eq!(message.section(&part(&[1], None)), Some(vec![]));
@@ -572,11 +651,58 @@ mod tests {
             message.section(&fields).unwrap(),
             b"Subject: a\r\n b\r\nsubject: second\r\n\r\n"
         );
-        let not = part(&[], Some(SectionText::HeaderFieldsNot(vec!["subject".into(), "x".into()])));
+        let not = part(
+            &[],
+            Some(SectionText::HeaderFieldsNot(vec![
+                "subject".into(),
+                "x".into(),
+            ])),
+        );
         assert_eq!(message.section(&not).unwrap(), b"From: x@y\r\n\r\n");
         let none = part(&[], Some(SectionText::HeaderFields(vec!["Nope".into()])));
         assert_eq!(message.section(&none).unwrap(), b"\r\n");
         fuzz_views(raw);
+    }
+
+    #[test]
+    fn long_name_lists_match_like_short_ones() {
+        let raw = b"From: a@b\r\nX-1: 1\r\nTo: c@d\r\n\r\n";
+        let mut names: Vec<String> = (0..20).map(|i| format!("X-Other-{i}")).collect();
+        names.push("FROM".into());
+        names.push("x-1".into());
+        let message = MimeMessage::parse(raw);
+        let fields = part(&[], Some(SectionText::HeaderFields(names.clone())));
+        assert_eq!(
+            message.section(&fields).unwrap(),
+            b"From: a@b\r\nX-1: 1\r\n\r\n"
+        );
+        let not = part(&[], Some(SectionText::HeaderFieldsNot(names)));
+        assert_eq!(message.section(&not).unwrap(), b"To: c@d\r\n\r\n");
+    }
+
+    #[test]
+    fn address_lists_are_capped_and_groups_stay_closed() {
+        let mut raw = b"From: g:".to_vec();
+        for i in 0..1500 {
+            raw.extend_from_slice(format!("a{i}@b,").as_bytes());
+        }
+        raw.extend_from_slice(b";\r\n\r\n");
+        let mut out = Vec::new();
+        MimeMessage::parse(&raw).write_envelope(&mut out);
+        check_syntax(&out);
+
+        // From, and Sender and Reply-To as copies of it: each the group start, 999
+        // mailboxes, and the end the cut would have lost.
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("(NIL NIL \"g\" NIL)").count(), 3);
+        assert_eq!(text.matches("(NIL NIL \"a").count(), 3 * 999);
+        assert_eq!(text.matches("(NIL NIL NIL NIL)").count(), 3);
+        fuzz_views(&raw);
+
+        // The worst growth there is stays within the bound fuzz_views checks.
+        let mut raw = b"From: ".to_vec();
+        raw.extend_from_slice(&b":;".repeat(400));
+        fuzz_views(&raw);
     }
 
     #[test]
@@ -609,8 +735,18 @@ mod tests {
                     Content-Type: message/rfc822\n\nFrom: a\n\n--o--\n";
         let message = MimeMessage::parse(raw);
         assert_eq!(message.section(&part(&[1], None)).unwrap(), b"From: a\n");
-        assert_eq!(message.section(&part(&[1], Some(SectionText::Header))).unwrap(), b"From: a\n");
-        assert_eq!(message.section(&part(&[1], Some(SectionText::Text))).unwrap(), b"");
+        assert_eq!(
+            message
+                .section(&part(&[1], Some(SectionText::Header)))
+                .unwrap(),
+            b"From: a\n"
+        );
+        assert_eq!(
+            message
+                .section(&part(&[1], Some(SectionText::Text)))
+                .unwrap(),
+            b""
+        );
         fuzz_views(raw);
     }
 
@@ -634,7 +770,10 @@ mod tests {
         raw.extend_from_slice(b"Subject: bottom\r\n\r\nx");
         let out = structure(&raw, true);
         check_syntax(out.as_bytes());
-        assert_eq!(out.matches("\"RFC822\"").count(), MimeLimits::default().max_depth + 1);
+        assert_eq!(
+            out.matches("\"RFC822\"").count(),
+            MimeLimits::default().max_depth + 1
+        );
         fuzz_views(&raw);
 
         let mut raw = Vec::new();
@@ -672,7 +811,11 @@ mod tests {
         assert_eq!(message.header_values("SUBJECT"), ["café", "two"]);
         assert_eq!(message.sent_date(), Some(760_686_745));
         assert_eq!(message.body_text().trim(), "café");
-        assert!(message.header_text().starts_with("Subject: café\r\nSubject: two\r\n"));
+        assert!(
+            message
+                .header_text()
+                .starts_with("Subject: café\r\nSubject: two\r\n")
+        );
         assert_eq!(MimeMessage::parse(b"Date: never\r\n\r\n").sent_date(), None);
     }
 
@@ -681,10 +824,30 @@ mod tests {
         // A small deterministic generator over a MIME-ish alphabet: no dependency, and
         // it reaches boundaries, folding and encodings quickly.
         const WORDS: [&[u8]; 24] = [
-            b"\r\n", b"\n", b"--b", b"--c", b"--", b"Content-Type: ", b"multipart/mixed; ",
-            b"boundary=b", b"boundary=\"c\"", b"message/rfc822", b"text/plain", b": ", b" ",
-            b"\t", b"Content-Transfer-Encoding: base64", b"quoted-printable", b"=?utf-8?q?a?=",
-            b"From: ", b"<a@b>", b"g:;", b"(", b")", b"\"", b"x",
+            b"\r\n",
+            b"\n",
+            b"--b",
+            b"--c",
+            b"--",
+            b"Content-Type: ",
+            b"multipart/mixed; ",
+            b"boundary=b",
+            b"boundary=\"c\"",
+            b"message/rfc822",
+            b"text/plain",
+            b": ",
+            b" ",
+            b"\t",
+            b"Content-Transfer-Encoding: base64",
+            b"quoted-printable",
+            b"=?utf-8?q?a?=",
+            b"From: ",
+            b"<a@b>",
+            b"g:;",
+            b"(",
+            b")",
+            b"\"",
+            b"x",
         ];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..3000 {

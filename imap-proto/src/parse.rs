@@ -2,8 +2,11 @@
 //! parsers named after their ABNF rules.
 //!
 //! [`command`] takes one whole command as [`crate::framing::Framer`] delivers it: its lines
-//! and literals (`{n}` CRLF and the `n` octets, inline), ending with CRLF. It never panics and
-//! allocates at most a small multiple of its input, which the framer has bounded.
+//! and literals (`{n}` CRLF and the `n` octets, inline), ending with CRLF. It never panics,
+//! recurses only as deep as [`MAX_SEARCH_DEPTH`], and allocates in proportion to its input:
+//! literal octets are copied about once, and the text of lines becomes values a few dozen
+//! times its size at most, which is why the framer bounds the lines of a command together
+//! ([`crate::framing::LINE_BYTES_PER_COMMAND`]).
 //!
 //! The grammar is applied strictly: one space between arguments, no bare CR or LF, no junk
 //! after the last argument, unknown options refused. Where RFC 3501 (IMAP4rev1) has
@@ -32,6 +35,7 @@ use basic::{
     PResult, astring, atom, atom_string, crlf, date_time, expect, fail, failure, flag_list,
     literal, mailbox, nstring, open_paren, peek_is, require_sp, sequence_set, sp, string,
 };
+pub use search::MAX_SEARCH_DEPTH;
 
 /// Why a command was refused: the text of the BAD response, and the tag to answer with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

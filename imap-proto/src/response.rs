@@ -379,7 +379,12 @@ mod tests {
     fn status_lines_carry_tag_code_and_text() {
         let tag = Tag::new("a1").unwrap();
         assert_eq!(
-            status(Some(&tag), Status::Ok, Some(&Code::ReadWrite), "SELECT completed"),
+            status(
+                Some(&tag),
+                Status::Ok,
+                Some(&Code::ReadWrite),
+                "SELECT completed"
+            ),
             b"a1 OK [READ-WRITE] SELECT completed\r\n"
         );
         assert_eq!(
@@ -401,7 +406,10 @@ mod tests {
             Code::BadCharset(vec!["UTF-8".into(), "US ASCII".into()]).to_string(),
             "BADCHARSET (UTF-8 \"US ASCII\")"
         );
-        assert_eq!(Code::PermanentFlags("\\Seen \\*".into()).to_string(), "PERMANENTFLAGS (\\Seen \\*)");
+        assert_eq!(
+            Code::PermanentFlags("\\Seen \\*".into()).to_string(),
+            "PERMANENTFLAGS (\\Seen \\*)"
+        );
     }
 
     #[test]

@@ -906,7 +906,14 @@ impl ServerSession {
 
     /// The CAPABILITY list for the current state (RFC 9051 section 7.2.2).
     pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ENABLE", "ID"];
+        let mut caps = vec![
+            "IMAP4rev1",
+            "IMAP4rev2",
+            "LITERAL+",
+            "SASL-IR",
+            "ENABLE",
+            "ID",
+        ];
         let login_allowed = self.tls || self.config.allow_plaintext;
         let mut owned = Vec::new();
         if self.state == State::NotAuthenticated {
@@ -968,7 +975,10 @@ impl ServerSession {
     fn count_error(&mut self) {
         self.errors += 1;
         if self.errors >= self.config.limits.bad_commands && self.closed.is_none() {
-            self.close_with("Too many errors, closing connection", CloseReason::TooManyErrors);
+            self.close_with(
+                "Too many errors, closing connection",
+                CloseReason::TooManyErrors,
+            );
         }
     }
 
@@ -1032,12 +1042,15 @@ impl ServerSession {
                     .extend_from_slice(&response::continuation("Ready for literal data"));
             }
             Frame::TooLong { tag } => {
-                self.tagged_error(tag.as_ref(), Status::Bad, Some(&Code::TooBig), "Command too long");
+                self.tagged_error(
+                    tag.as_ref(),
+                    Status::Bad,
+                    Some(&Code::TooBig),
+                    "Command too long",
+                );
             }
             Frame::LiteralTooLarge {
-                tag,
-                synchronizing,
-                ..
+                tag, synchronizing, ..
             } => {
                 let code = Code::TooBig;
                 if synchronizing {
@@ -1046,7 +1059,12 @@ impl ServerSession {
                     // The client is sending the octets anyway (RFC 7888 section 4); reading
                     // them as commands would be wrong and skipping them costs the bandwidth
                     // of an abuser, so the connection ends.
-                    let line = response::status(tag.as_ref(), Status::Bad, Some(&code), "Literal too large");
+                    let line = response::status(
+                        tag.as_ref(),
+                        Status::Bad,
+                        Some(&code),
+                        "Literal too large",
+                    );
                     self.output.extend_from_slice(&line);
                     self.close_with("Literal too large", CloseReason::ProtocolViolation);
                 }
@@ -1070,7 +1088,12 @@ impl ServerSession {
             } else {
                 self.auth_tag = None;
                 self.events.push_back(Event::AuthCancelled);
-                self.tagged_error(tag.as_ref(), Status::Bad, None, "Expected an empty response");
+                self.tagged_error(
+                    tag.as_ref(),
+                    Status::Bad,
+                    None,
+                    "Expected an empty response",
+                );
             }
             return;
         }
@@ -1120,9 +1143,9 @@ impl ServerSession {
             | CommandBody::Noop
             | CommandBody::Logout
             | CommandBody::Id { .. } => true,
-            CommandBody::StartTls | CommandBody::Authenticate { .. } | CommandBody::Login { .. } => {
-                self.state == State::NotAuthenticated
-            }
+            CommandBody::StartTls
+            | CommandBody::Authenticate { .. }
+            | CommandBody::Login { .. } => self.state == State::NotAuthenticated,
             CommandBody::Check
             | CommandBody::Close
             | CommandBody::Unselect
@@ -1248,7 +1271,12 @@ impl ServerSession {
     ) {
         if !self.login_allowed() {
             let code = Code::PrivacyRequired;
-            self.tagged_error(Some(&tag), Status::No, Some(&code), "AUTHENTICATE needs TLS first");
+            self.tagged_error(
+                Some(&tag),
+                Status::No,
+                Some(&code),
+                "AUTHENTICATE needs TLS first",
+            );
             return;
         }
         if !self.config.sasl_mechanisms.contains(&mechanism) {
@@ -1327,14 +1355,14 @@ impl ServerSession {
     ) {
         self.note_arrivals();
         if self.view.is_some() && self.resync && allow_expunge {
-            let mailbox = self.view.as_ref().map(|v| v.mailbox.clone()).unwrap_or_default();
+            let mailbox = self
+                .view
+                .as_ref()
+                .map(|v| v.mailbox.clone())
+                .unwrap_or_default();
             self.request(
                 tag,
-                messages::Job::Finish {
-                    status,
-                    code,
-                    text,
-                },
+                messages::Job::Finish { status, code, text },
                 Request::Messages { mailbox },
             );
             return;
@@ -1354,8 +1382,16 @@ impl ServerSession {
             let Some(Running { tag, .. }) = self.running.take() else {
                 return;
             };
-            let mailbox = self.view.as_ref().map(|v| v.mailbox.clone()).unwrap_or_default();
-            self.request(tag, messages::Job::IdleResync, Request::Messages { mailbox });
+            let mailbox = self
+                .view
+                .as_ref()
+                .map(|v| v.mailbox.clone())
+                .unwrap_or_default();
+            self.request(
+                tag,
+                messages::Job::IdleResync,
+                Request::Messages { mailbox },
+            );
         }
     }
 
@@ -1384,11 +1420,7 @@ impl ServerSession {
     fn resume(&mut self, running: Running, answer: Result<Answer, StoreFailure>) {
         let Running { tag, job } = running;
         match job {
-            messages::Job::Finish {
-                status,
-                code,
-                text,
-            } => {
+            messages::Job::Finish { status, code, text } => {
                 if let Ok(Answer::Messages(list)) = answer {
                     self.reconcile(list);
                 }
@@ -1428,7 +1460,8 @@ impl ServerSession {
             .map(|m| m.uid)
             .collect();
         if !gone.is_empty() {
-            self.changes.push_back(MailboxChange::Expunged { uids: gone });
+            self.changes
+                .push_back(MailboxChange::Expunged { uids: gone });
         }
         for message in &view.messages {
             if let Some(now) = fresh.get(&message.uid)
@@ -1484,7 +1517,11 @@ impl ServerSession {
                         view.messages[index].flags = flags;
                         view.messages[index].modseq = modseq;
                         view.highest_modseq = view.highest_modseq.max(modseq);
-                        let line = fetch::flags_update(index as u32 + 1, &view.messages[index], self.condstore);
+                        let line = fetch::flags_update(
+                            index as u32 + 1,
+                            &view.messages[index],
+                            self.condstore,
+                        );
                         self.output.extend_from_slice(&line);
                     }
                 }
@@ -1527,7 +1564,12 @@ impl ServerSession {
                 matches!((a, b), (SeqNumber::Value(a), SeqNumber::Value(b)) if a.max(b) > count)
             });
             if out_of_range {
-                self.tagged_error(Some(tag), Status::Bad, None, "No such message sequence number");
+                self.tagged_error(
+                    Some(tag),
+                    Status::Bad,
+                    None,
+                    "No such message sequence number",
+                );
                 return None;
             }
         }
@@ -1536,7 +1578,12 @@ impl ServerSession {
         } else {
             crate::search::SetKind::Sequence
         };
-        Some(crate::search::resolve_set(set, kind, &view.uids(), &self.saved))
+        Some(crate::search::resolve_set(
+            set,
+            kind,
+            &view.uids(),
+            &self.saved,
+        ))
     }
 }
 

@@ -106,7 +106,10 @@ impl StoreHost {
                 // the session ignores changes it already knows.
                 self.watch = None;
                 let watch = store.watch(account, &mailbox).await.map_err(failure)?;
-                let status = store.mailbox_status(account, &mailbox).await.map_err(failure)?;
+                let status = store
+                    .mailbox_status(account, &mailbox)
+                    .await
+                    .map_err(failure)?;
                 let messages = store.messages(account, &mailbox).await.map_err(failure)?;
                 self.watch = Some(watch);
                 Answer::Selected {
@@ -115,7 +118,10 @@ impl StoreHost {
                 }
             }
             Request::Status { mailbox } => {
-                let status = store.mailbox_status(account, &mailbox).await.map_err(failure)?;
+                let status = store
+                    .mailbox_status(account, &mailbox)
+                    .await
+                    .map_err(failure)?;
                 Answer::Status(convert_status(status))
             }
             Request::Messages { mailbox } => {
@@ -134,11 +140,17 @@ impl StoreHost {
                 Answer::Done
             }
             Request::Delete { mailbox } => {
-                store.delete_mailbox(account, &mailbox).await.map_err(failure)?;
+                store
+                    .delete_mailbox(account, &mailbox)
+                    .await
+                    .map_err(failure)?;
                 Answer::Done
             }
             Request::Rename { from, to } => {
-                store.rename_mailbox(account, &from, &to).await.map_err(failure)?;
+                store
+                    .rename_mailbox(account, &from, &to)
+                    .await
+                    .map_err(failure)?;
                 Answer::Done
             }
             Request::Subscribe {
@@ -163,7 +175,10 @@ impl StoreHost {
                     internal_date,
                     data: message,
                 };
-                let appended = store.append(account, &mailbox, message).await.map_err(failure)?;
+                let appended = store
+                    .append(account, &mailbox, message)
+                    .await
+                    .map_err(failure)?;
                 Answer::Appended {
                     uid_validity: appended.uid_validity,
                     uid: appended.uid,
@@ -216,7 +231,10 @@ impl StoreHost {
                 Answer::Expunged(removed)
             }
             Request::Copy { from, uids, to } => {
-                let copied = store.copy(account, &from, &uids, &to).await.map_err(failure)?;
+                let copied = store
+                    .copy(account, &from, &uids, &to)
+                    .await
+                    .map_err(failure)?;
                 Answer::Copied {
                     uid_validity: copied.uid_validity,
                     mapping: copied.mapping,

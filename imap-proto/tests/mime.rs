@@ -34,7 +34,9 @@ fn section(raw: &[u8], part: &[u32], text: Option<SectionText>) -> Option<String
 }
 
 fn fields(names: &[&str]) -> Option<SectionText> {
-    Some(SectionText::HeaderFields(names.iter().map(|n| n.to_string()).collect()))
+    Some(SectionText::HeaderFields(
+        names.iter().map(|n| n.to_string()).collect(),
+    ))
 }
 
 const SIMPLE: &[u8] = b"From: Alice Example <alice@example.com>\r\n\
@@ -66,8 +68,14 @@ fn a_simple_text_message() {
     );
 
     // A message that is not multipart has one part, its body; 1.MIME is its header.
-    assert_eq!(section(SIMPLE, &[1], None).as_deref(), Some("Hi Bob,\r\nBye.\r\n"));
-    assert_eq!(section(SIMPLE, &[], Some(SectionText::Text)), section(SIMPLE, &[1], None));
+    assert_eq!(
+        section(SIMPLE, &[1], None).as_deref(),
+        Some("Hi Bob,\r\nBye.\r\n")
+    );
+    assert_eq!(
+        section(SIMPLE, &[], Some(SectionText::Text)),
+        section(SIMPLE, &[1], None)
+    );
     assert_eq!(
         section(SIMPLE, &[1], Some(SectionText::Mime)),
         section(SIMPLE, &[], Some(SectionText::Header))
@@ -84,14 +92,21 @@ fn a_simple_text_message() {
         section(
             SIMPLE,
             &[],
-            Some(SectionText::HeaderFieldsNot(vec!["from".into(), "to".into(), "date".into()]))
+            Some(SectionText::HeaderFieldsNot(vec![
+                "from".into(),
+                "to".into(),
+                "date".into()
+            ]))
         )
         .as_deref(),
         Some("Subject: Hello\r\nMessage-ID: <1234@example.com>\r\n\r\n")
     );
 
     let message = MimeMessage::parse(SIMPLE);
-    assert_eq!(message.binary(&[1]), Ok(Some(b"Hi Bob,\r\nBye.\r\n".to_vec())));
+    assert_eq!(
+        message.binary(&[1]),
+        Ok(Some(b"Hi Bob,\r\nBye.\r\n".to_vec()))
+    );
     assert_eq!(message.binary(&[]), Ok(Some(SIMPLE.to_vec())));
     assert_eq!(message.binary(&[2]), Ok(None));
     assert_eq!(message.sent_date(), Some(1_057_049_557));
@@ -139,7 +154,10 @@ fn multipart_mixed_with_a_base64_attachment() {
          \"MIXED\")"
     );
 
-    assert_eq!(section(MIXED, &[1], None).as_deref(), Some("caf=C3=A9 au lait=\r\n here"));
+    assert_eq!(
+        section(MIXED, &[1], None).as_deref(),
+        Some("caf=C3=A9 au lait=\r\n here")
+    );
     assert_eq!(
         section(MIXED, &[2], Some(SectionText::Mime)).as_deref(),
         Some(
@@ -154,7 +172,10 @@ fn multipart_mixed_with_a_base64_attachment() {
 
     // BINARY removes the transfer encodings.
     let message = MimeMessage::parse(MIXED);
-    assert_eq!(message.binary(&[1]), Ok(Some("café au lait here".as_bytes().to_vec())));
+    assert_eq!(
+        message.binary(&[1]),
+        Ok(Some("café au lait here".as_bytes().to_vec()))
+    );
     assert_eq!(message.binary(&[2]), Ok(Some(vec![0, 1, 2, 3, 4, 5, 255])));
     assert_eq!(message.body_text(), "café au lait here\n");
     fuzz_views(MIXED);
@@ -197,9 +218,18 @@ fn alternative_inside_mixed_numbers_parts_1_2_1_2_2() {
     );
 
     assert_eq!(section(ALTERNATIVE, &[1], None).as_deref(), Some("intro"));
-    assert_eq!(section(ALTERNATIVE, &[1], Some(SectionText::Mime)).as_deref(), Some("\r\n"));
-    assert_eq!(section(ALTERNATIVE, &[2, 1], None).as_deref(), Some("plain"));
-    assert_eq!(section(ALTERNATIVE, &[2, 2], None).as_deref(), Some("<b>html</b>"));
+    assert_eq!(
+        section(ALTERNATIVE, &[1], Some(SectionText::Mime)).as_deref(),
+        Some("\r\n")
+    );
+    assert_eq!(
+        section(ALTERNATIVE, &[2, 1], None).as_deref(),
+        Some("plain")
+    );
+    assert_eq!(
+        section(ALTERNATIVE, &[2, 2], None).as_deref(),
+        Some("<b>html</b>")
+    );
     assert_eq!(
         section(ALTERNATIVE, &[2, 2], Some(SectionText::Mime)).as_deref(),
         Some("Content-Type: text/html\r\n\r\n")
@@ -218,7 +248,10 @@ fn alternative_inside_mixed_numbers_parts_1_2_1_2_2() {
     assert_eq!(section(ALTERNATIVE, &[0], None), None);
 
     // SEARCH sees every text part, HTML reduced to its text.
-    assert_eq!(MimeMessage::parse(ALTERNATIVE).body_text(), "intro\nplain\nhtml\n");
+    assert_eq!(
+        MimeMessage::parse(ALTERNATIVE).body_text(),
+        "intro\nplain\nhtml\n"
+    );
     fuzz_views(ALTERNATIVE);
 }
 
@@ -261,7 +294,10 @@ fn an_encapsulated_message() {
         section(FORWARD, &[2], Some(SectionText::Header)).as_deref(),
         Some("From: Carol <carol@example.net>\r\nSubject: lunch\r\n\r\n")
     );
-    assert_eq!(section(FORWARD, &[2], Some(SectionText::Text)).as_deref(), Some("Noon?"));
+    assert_eq!(
+        section(FORWARD, &[2], Some(SectionText::Text)).as_deref(),
+        Some("Noon?")
+    );
     assert_eq!(
         section(FORWARD, &[2], fields(&["subject"])).as_deref(),
         Some("Subject: lunch\r\n\r\n")
@@ -300,7 +336,10 @@ fn a_message_without_a_body_separator() {
         section(raw, &[], Some(SectionText::Header)).as_deref(),
         Some("Subject: only a header\r\nFrom: x@example.com\r\n")
     );
-    assert_eq!(section(raw, &[], Some(SectionText::Text)).as_deref(), Some(""));
+    assert_eq!(
+        section(raw, &[], Some(SectionText::Text)).as_deref(),
+        Some("")
+    );
     assert_eq!(section(raw, &[1], None).as_deref(), Some(""));
     // No blank line in the message, so none is added (RFC 9051 section 6.4.5).
     assert_eq!(
@@ -312,7 +351,10 @@ fn a_message_without_a_body_separator() {
     // Not even a header: the text is read as a header all the same, as there is no way
     // to tell, and the message keeps a part 1.
     let raw = b"just some words";
-    assert_eq!(section(raw, &[], Some(SectionText::Header)).as_deref(), Some("just some words"));
+    assert_eq!(
+        section(raw, &[], Some(SectionText::Header)).as_deref(),
+        Some("just some words")
+    );
     assert_eq!(section(raw, &[1], None).as_deref(), Some(""));
     fuzz_views(raw);
 }
@@ -357,7 +399,10 @@ From: =?utf-8?q?J=C3=B6rg?= <jorg@example.com>\r\n\
 X-Folded: one\r\n two\r\n\
 \r\n";
     let message = MimeMessage::parse(raw);
-    assert_eq!(message.header_values("subject"), ["André Pirard", "🌎 globe"]);
+    assert_eq!(
+        message.header_values("subject"),
+        ["André Pirard", "🌎 globe"]
+    );
     assert_eq!(message.header_values("From"), ["Jörg <jorg@example.com>"]);
     assert_eq!(message.header_values("x-folded"), ["one two"]);
     assert!(message.header_values("To").is_empty());
@@ -408,7 +453,10 @@ fn missing_headers_are_nil() {
         envelope(b"Subject: lonely\r\n\r\nbody\r\n"),
         "(NIL \"lonely\" NIL NIL NIL NIL NIL NIL NIL NIL)"
     );
-    assert_eq!(envelope(b"\r\nbody"), "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+    assert_eq!(
+        envelope(b"\r\nbody"),
+        "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use imap_proto::command::{
     Command, CommandBody, FetchAttribute, ListReturn, ListSelection, MailboxName, SearchKey,
-    SearchReturn, SeqNumber, Section, SectionText, SequenceSet, StatusItem, StoreKind, Tag,
+    SearchReturn, Section, SectionText, SeqNumber, SequenceSet, StatusItem, StoreKind, Tag,
 };
 use imap_proto::framing::{Frame, Framer};
 use imap_proto::parse::{Reason, command};
@@ -91,7 +91,12 @@ fn set(ranges: &[(u32, u32)]) -> SequenceSet {
 }
 
 fn list(pattern: &str) -> CommandBody {
-    list_with("", &[pattern], ListSelection::default(), ListReturn::default())
+    list_with(
+        "",
+        &[pattern],
+        ListSelection::default(),
+        ListReturn::default(),
+    )
 }
 
 fn list_with(
@@ -272,7 +277,11 @@ fn section_6_3_4_create() {
         special_use: Vec::new(),
     };
     check("A003 CREATE owatagusiam/", "A003", create("owatagusiam/"));
-    check("A004 CREATE owatagusiam/blurdybloop", "A004", create("owatagusiam/blurdybloop"));
+    check(
+        "A004 CREATE owatagusiam/blurdybloop",
+        "A004",
+        create("owatagusiam/blurdybloop"),
+    );
 
     // RFC 6154 section 5.2.
     check(
@@ -310,11 +319,19 @@ fn section_6_3_6_rename() {
         to: mbox(to),
     };
     check("A682 LIST \"\" *", "A682", list("*"));
-    check("A683 RENAME blurdybloop sarasoop", "A683", rename("blurdybloop", "sarasoop"));
+    check(
+        "A683 RENAME blurdybloop sarasoop",
+        "A683",
+        rename("blurdybloop", "sarasoop"),
+    );
     check("A684 RENAME foo zowie", "A684", rename("foo", "zowie"));
     check("A685 LIST \"\" *", "A685", list("*"));
     check("Z432 LIST \"\" *", "Z432", list("*"));
-    check("Z433 RENAME INBOX old-mail", "Z433", rename("INBOX", "old-mail"));
+    check(
+        "Z433 RENAME INBOX old-mail",
+        "Z433",
+        rename("INBOX", "old-mail"),
+    );
     check("Z434 LIST \"\" *", "Z434", list("*"));
 }
 
@@ -339,11 +356,24 @@ fn section_6_3_7_and_8_subscriptions() {
 #[test]
 fn section_6_3_9_list() {
     let plain = |reference: &str, pattern: &str| {
-        list_with(reference, &[pattern], ListSelection::default(), ListReturn::default())
+        list_with(
+            reference,
+            &[pattern],
+            ListSelection::default(),
+            ListReturn::default(),
+        )
     };
     check("A101 LIST \"\" \"\"", "A101", plain("", ""));
-    check("A102 LIST #news.comp.mail.misc \"\"", "A102", plain("#news.comp.mail.misc", ""));
-    check("A103 LIST /usr/staff/jones \"\"", "A103", plain("/usr/staff/jones", ""));
+    check(
+        "A102 LIST #news.comp.mail.misc \"\"",
+        "A102",
+        plain("#news.comp.mail.misc", ""),
+    );
+    check(
+        "A103 LIST /usr/staff/jones \"\"",
+        "A103",
+        plain("/usr/staff/jones", ""),
+    );
     check("A202 LIST ~/Mail/ %", "A202", plain("~/Mail/", "%"));
 
     // The extended forms (RFC 9051 section 6.3.9.x, from RFC 5258 section 5).
@@ -495,7 +525,11 @@ fn section_6_3_11_status() {
         "A043",
         CommandBody::Status {
             mailbox: mbox("blurdybloop"),
-            items: vec![StatusItem::Size, StatusItem::Deleted, StatusItem::HighestModSeq],
+            items: vec![
+                StatusItem::Size,
+                StatusItem::Deleted,
+                StatusItem::HighestModSeq,
+            ],
         },
     );
 }
@@ -641,8 +675,14 @@ fn section_6_4_4_search() {
         (tag.to_owned(), body)
     };
     for (input, (tag, body)) in [
-        ("A285 SEARCH CHARSET UTF-8 TEXT {12}\r\nотпуск\r\n", utf8_text("A285")),
-        ("A286 SEARCH CHARSET UTF-8 TEXT {12+}\r\nотпуск\r\n", utf8_text("A286")),
+        (
+            "A285 SEARCH CHARSET UTF-8 TEXT {12}\r\nотпуск\r\n",
+            utf8_text("A285"),
+        ),
+        (
+            "A286 SEARCH CHARSET UTF-8 TEXT {12+}\r\nотпуск\r\n",
+            utf8_text("A286"),
+        ),
     ] {
         assert_eq!(
             parse_bytes(input.as_bytes()),
@@ -753,7 +793,10 @@ fn section_6_4_5_fetch() {
                 FetchAttribute::BodySection {
                     section: Section {
                         part: Vec::new(),
-                        text: Some(SectionText::HeaderFields(vec!["DATE".into(), "FROM".into()])),
+                        text: Some(SectionText::HeaderFields(vec![
+                            "DATE".into(),
+                            "FROM".into(),
+                        ])),
                     },
                     partial: None,
                     peek: false,
@@ -1075,19 +1118,43 @@ fn a_bare_lf_or_cr_is_refused() {
     // literal.
     let framed = frame(b"a NOOP\nb NOOP\r\n");
     assert_eq!(refused(&framed, Some("a")), Reason::Trailing);
-    assert_eq!(refused(b"a SELECT IN\rBOX\r\n", Some("a")), Reason::Trailing);
-    assert_eq!(refused(b"a LOGIN \"a\nb\" c\r\n", Some("a")), Reason::String);
+    assert_eq!(
+        refused(b"a SELECT IN\rBOX\r\n", Some("a")),
+        Reason::Trailing
+    );
+    assert_eq!(
+        refused(b"a LOGIN \"a\nb\" c\r\n", Some("a")),
+        Reason::String
+    );
     assert_eq!(refused(b"a\nb NOOP\r\n", None), Reason::Tag);
 }
 
 #[test]
 fn unbalanced_parentheses_are_refused() {
-    assert_eq!(refused(b"a FETCH 1 (FLAGS\r\n", Some("a")), Reason::Parenthesis);
-    assert_eq!(refused(b"a FETCH 1 FLAGS)\r\n", Some("a")), Reason::Parenthesis);
-    assert_eq!(refused(b"a SEARCH (OR SEEN DRAFT\r\n", Some("a")), Reason::Parenthesis);
-    assert_eq!(refused(b"a SEARCH ((SEEN)\r\n", Some("a")), Reason::Parenthesis);
-    assert_eq!(refused(b"a STATUS x (MESSAGES\r\n", Some("a")), Reason::Parenthesis);
-    assert_eq!(refused(b"a STORE 1 FLAGS (\\Seen\r\n", Some("a")), Reason::Parenthesis);
+    assert_eq!(
+        refused(b"a FETCH 1 (FLAGS\r\n", Some("a")),
+        Reason::Parenthesis
+    );
+    assert_eq!(
+        refused(b"a FETCH 1 FLAGS)\r\n", Some("a")),
+        Reason::Parenthesis
+    );
+    assert_eq!(
+        refused(b"a SEARCH (OR SEEN DRAFT\r\n", Some("a")),
+        Reason::Parenthesis
+    );
+    assert_eq!(
+        refused(b"a SEARCH ((SEEN)\r\n", Some("a")),
+        Reason::Parenthesis
+    );
+    assert_eq!(
+        refused(b"a STATUS x (MESSAGES\r\n", Some("a")),
+        Reason::Parenthesis
+    );
+    assert_eq!(
+        refused(b"a STORE 1 FLAGS (\\Seen\r\n", Some("a")),
+        Reason::Parenthesis
+    );
 }
 
 #[test]
@@ -1108,13 +1175,22 @@ fn a_literal_too_big_is_refused_by_the_framer() {
     );
 
     // A literal shorter than announced (input that did not come through the framer).
-    assert_eq!(refused(b"a LOGIN {10}\r\nabc x\r\n", Some("a")), Reason::Literal);
+    assert_eq!(
+        refused(b"a LOGIN {10}\r\nabc x\r\n", Some("a")),
+        Reason::Literal
+    );
 }
 
 #[test]
 fn a_non_utf8_login_is_refused() {
-    assert_eq!(refused(b"a LOGIN {2}\r\n\xff\xfe pw\r\n", Some("a")), Reason::Utf8);
-    assert_eq!(refused(b"a LOGIN \"\xc3\x28\" pw\r\n", Some("a")), Reason::Utf8);
+    assert_eq!(
+        refused(b"a LOGIN {2}\r\n\xff\xfe pw\r\n", Some("a")),
+        Reason::Utf8
+    );
+    assert_eq!(
+        refused(b"a LOGIN \"\xc3\x28\" pw\r\n", Some("a")),
+        Reason::Utf8
+    );
 
     // The password may be any octets but NUL.
     let Ok(Command {
@@ -1145,11 +1221,17 @@ fn other_refusals_carry_their_reason() {
         (b"a FETCH 0:3 FLAGS\r\n", Reason::SequenceSet),
         (b"a FETCH 4294967296 FLAGS\r\n", Reason::SequenceSet),
         (b"a FETCH 1 BODY[MIME]\r\n", Reason::Section),
-        (b"a FETCH 1 (FLAGS) (CHANGEDSINCE 5 VANISHED)\r\n", Reason::Vanished),
+        (
+            b"a FETCH 1 (FLAGS) (CHANGEDSINCE 5 VANISHED)\r\n",
+            Reason::Vanished,
+        ),
         (b"a SEARCH SINCE 1-Foo-2020\r\n", Reason::Date),
         (b"a LIST (RECURSIVEMATCH) \"\" *\r\n", Reason::ListOption),
         (b"a STORE 1 FLAGS (\\*)\r\n", Reason::FlagNotStorable),
-        (b"a APPEND x (\\Recent) {1}\r\nx\r\n", Reason::FlagNotStorable),
+        (
+            b"a APPEND x (\\Recent) {1}\r\nx\r\n",
+            Reason::FlagNotStorable,
+        ),
         (b"a LOGIN ~{3}\r\nabc x\r\n", Reason::Literal8),
         (b"a SELECT INBOX (FOO)\r\n", Reason::Parameter),
         (b"a AUTHENTICATE PLAIN not!b64\r\n", Reason::Base64),

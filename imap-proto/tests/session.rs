@@ -149,10 +149,16 @@ async fn greeting_and_capabilities_depend_on_tls() {
     let mut client = Client::new(&store, config);
 
     let greeting = client.send("").await;
-    assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 "), "{greeting}");
+    assert!(
+        greeting.starts_with("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 "),
+        "{greeting}"
+    );
     assert!(greeting.contains("STARTTLS"));
     assert!(greeting.contains("LOGINDISABLED"));
-    assert!(!greeting.contains("AUTH=PLAIN"), "no mechanism before TLS: {greeting}");
+    assert!(
+        !greeting.contains("AUTH=PLAIN"),
+        "no mechanism before TLS: {greeting}"
+    );
 
     // LOGIN in plaintext is refused without asking the host.
     let out = client.send("a1 LOGIN alice@example.org secret\r\n").await;
@@ -162,10 +168,15 @@ async fn greeting_and_capabilities_depend_on_tls() {
     assert_eq!(out, "a2 OK Begin TLS negotiation now\r\n");
     let out = client.send("a3 CAPABILITY\r\n").await;
     assert!(out.contains("AUTH=PLAIN"), "{out}");
-    assert!(!out.contains("STARTTLS") && !out.contains("LOGINDISABLED"), "{out}");
+    assert!(
+        !out.contains("STARTTLS") && !out.contains("LOGINDISABLED"),
+        "{out}"
+    );
     assert!(out.ends_with("a3 OK CAPABILITY completed\r\n"));
 
-    let out = client.send("a4 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n").await;
+    let out = client
+        .send("a4 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n")
+        .await;
     assert!(out.starts_with("a4 OK [CAPABILITY "), "{out}");
     assert!(out.contains("IDLE") && out.contains("MOVE") && out.contains("CONDSTORE"));
 }
@@ -182,7 +193,10 @@ async fn commands_pipelined_behind_starttls_end_the_session() {
         .send("a1 STARTTLS\r\na2 LOGIN alice@example.org secret\r\n")
         .await;
     assert!(out.starts_with("a1 OK"), "{out}");
-    assert!(out.contains("* BYE Data received during TLS negotiation"), "{out}");
+    assert!(
+        out.contains("* BYE Data received during TLS negotiation"),
+        "{out}"
+    );
     assert!(client.session.is_closed());
 }
 
@@ -192,38 +206,70 @@ async fn select_fetch_store_expunge_like_rfc_9051_section_8() {
     let mut client = Client::logged_in(&store).await;
 
     let out = client.send("a1 SELECT INBOX\r\n").await;
-    assert!(out.starts_with("* 2 EXISTS\r\n* 0 RECENT\r\n* FLAGS ("), "{out}");
-    assert!(out.contains("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"));
+    assert!(
+        out.starts_with("* 2 EXISTS\r\n* 0 RECENT\r\n* FLAGS ("),
+        "{out}"
+    );
+    assert!(
+        out.contains("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]")
+    );
     assert!(out.contains("* OK [UIDVALIDITY "));
     assert!(out.contains("* OK [UIDNEXT 3] "));
     assert!(out.contains("* OK [UNSEEN 1] "));
-    assert!(out.ends_with("a1 OK [READ-WRITE] SELECT completed\r\n"), "{out}");
+    assert!(
+        out.ends_with("a1 OK [READ-WRITE] SELECT completed\r\n"),
+        "{out}"
+    );
 
-    let out = client.send("a2 FETCH 1 (FLAGS RFC822.SIZE ENVELOPE)\r\n").await;
+    let out = client
+        .send("a2 FETCH 1 (FLAGS RFC822.SIZE ENVELOPE)\r\n")
+        .await;
     let size = MESSAGE_1.len();
-    assert!(out.starts_with(&format!("* 1 FETCH (FLAGS () RFC822.SIZE {size} ENVELOPE (")), "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "* 1 FETCH (FLAGS () RFC822.SIZE {size} ENVELOPE ("
+        )),
+        "{out}"
+    );
     assert!(out.contains("\"afternoon meeting\""), "{out}");
-    assert!(out.contains("((\"Fred Foobar\" NIL \"foobar\" \"Blurdybloop.example\"))"), "{out}");
+    assert!(
+        out.contains("((\"Fred Foobar\" NIL \"foobar\" \"Blurdybloop.example\"))"),
+        "{out}"
+    );
     assert!(out.ends_with("a2 OK FETCH completed\r\n"));
 
     // BODY.PEEK leaves \Seen alone; BODY[] sets it and reports the new flags.
     let out = client.send("a3 FETCH 2 BODY.PEEK[TEXT]\r\n").await;
-    assert_eq!(out, "* 2 FETCH (BODY[TEXT] {6}\r\nYes.\r\n)\r\na3 OK FETCH completed\r\n");
-    let out = client.send("a4 FETCH 2 BODY[HEADER.FIELDS (SUBJECT)]\r\n").await;
+    assert_eq!(
+        out,
+        "* 2 FETCH (BODY[TEXT] {6}\r\nYes.\r\n)\r\na3 OK FETCH completed\r\n"
+    );
+    let out = client
+        .send("a4 FETCH 2 BODY[HEADER.FIELDS (SUBJECT)]\r\n")
+        .await;
     assert_eq!(
         out,
         "* 2 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: re: meeting\r\n\r\n \
          FLAGS (\\Seen))\r\na4 OK FETCH completed\r\n"
     );
     let out = client.send("a5 FETCH 2 BODY[]<0.5>\r\n").await;
-    assert_eq!(out, "* 2 FETCH (BODY[]<0> {5}\r\nFrom:)\r\na5 OK FETCH completed\r\n");
+    assert_eq!(
+        out,
+        "* 2 FETCH (BODY[]<0> {5}\r\nFrom:)\r\na5 OK FETCH completed\r\n"
+    );
 
     let out = client.send("a6 STORE 1 +FLAGS (\\Deleted)\r\n").await;
-    assert_eq!(out, "* 1 FETCH (FLAGS (\\Deleted))\r\na6 OK STORE completed\r\n");
+    assert_eq!(
+        out,
+        "* 1 FETCH (FLAGS (\\Deleted))\r\na6 OK STORE completed\r\n"
+    );
     let out = client.send("a7 EXPUNGE\r\n").await;
     assert_eq!(out, "* 1 EXPUNGE\r\na7 OK EXPUNGE completed\r\n");
     let out = client.send("a8 UID FETCH 1:* (UID FLAGS)\r\n").await;
-    assert_eq!(out, "* 1 FETCH (UID 2 FLAGS (\\Seen))\r\na8 OK FETCH completed\r\n");
+    assert_eq!(
+        out,
+        "* 1 FETCH (UID 2 FLAGS (\\Seen))\r\na8 OK FETCH completed\r\n"
+    );
 
     let out = client.send("a9 LOGOUT\r\n").await;
     assert_eq!(out, "* BYE Logging out\r\na9 OK LOGOUT completed\r\n");
@@ -239,7 +285,10 @@ async fn examine_is_read_only() {
     assert!(out.contains("* OK [PERMANENTFLAGS ()] "), "{out}");
     assert!(out.ends_with("a1 OK [READ-ONLY] EXAMINE completed\r\n"));
     let out = client.send("a2 FETCH 1 BODY[TEXT]\r\n").await;
-    assert_eq!(out, "* 1 FETCH (BODY[TEXT] {6}\r\nYes.\r\n)\r\na2 OK FETCH completed\r\n");
+    assert_eq!(
+        out,
+        "* 1 FETCH (BODY[TEXT] {6}\r\nYes.\r\n)\r\na2 OK FETCH completed\r\n"
+    );
     let out = client.send("a3 STORE 1 +FLAGS (\\Seen)\r\n").await;
     assert!(out.starts_with("a3 NO [READ-ONLY]"), "{out}");
 }
@@ -263,7 +312,9 @@ async fn append_with_synchronizing_and_non_synchronizing_literals() {
         .await;
     assert!(out.starts_with("a2 OK [APPENDUID "), "{out}");
 
-    let out = client.send("a3 STATUS Drafts (MESSAGES UNSEEN SIZE UIDNEXT)\r\n").await;
+    let out = client
+        .send("a3 STATUS Drafts (MESSAGES UNSEEN SIZE UIDNEXT)\r\n")
+        .await;
     assert_eq!(
         out,
         "* STATUS Drafts (MESSAGES 1 UNSEEN 1 SIZE 14 UIDNEXT 2)\r\na3 OK STATUS completed\r\n"
@@ -286,7 +337,10 @@ async fn literals_over_the_limit_are_refused_before_any_byte_is_taken() {
     // message-sized buffer without an account.
     let out = client.send("a1 LOGIN {5000}\r\n").await;
     assert!(out.starts_with("a1 NO [TOOBIG]"), "{out}");
-    assert!(!out.contains('+'), "no continuation for a refused literal: {out}");
+    assert!(
+        !out.contains('+'),
+        "no continuation for a refused literal: {out}"
+    );
     let out = client.send("a2 NOOP\r\n").await;
     assert_eq!(out, "a2 OK NOOP completed\r\n");
 
@@ -305,20 +359,29 @@ async fn search_answers_in_rev1_and_esearch_forms() {
 
     let out = client.send("a1 SEARCH FROM joe\r\n").await;
     assert_eq!(out, "* SEARCH 2\r\na1 OK SEARCH completed\r\n");
-    let out = client.send("a2 UID SEARCH RETURN (MIN MAX COUNT) ALL\r\n").await;
+    let out = client
+        .send("a2 UID SEARCH RETURN (MIN MAX COUNT) ALL\r\n")
+        .await;
     assert_eq!(
         out,
         "* ESEARCH (TAG \"a2\") UID MIN 1 MAX 2 COUNT 2\r\na2 OK UID SEARCH completed\r\n"
     );
     let out = client.send("a3 SEARCH BODY \"3:30\"\r\n").await;
     assert_eq!(out, "* SEARCH 1\r\na3 OK SEARCH completed\r\n");
-    let out = client.send("a4 SEARCH OR SUBJECT afternoon SUBJECT nothing\r\n").await;
+    let out = client
+        .send("a4 SEARCH OR SUBJECT afternoon SUBJECT nothing\r\n")
+        .await;
     assert_eq!(out, "* SEARCH 1\r\na4 OK SEARCH completed\r\n");
     let out = client.send("a5 SEARCH CHARSET KOI8-R ALL\r\n").await;
-    assert!(out.starts_with("a5 NO [BADCHARSET (UTF-8 US-ASCII)]"), "{out}");
+    assert!(
+        out.starts_with("a5 NO [BADCHARSET (UTF-8 US-ASCII)]"),
+        "{out}"
+    );
 
     // SAVE then $ (RFC 9051 section 6.4.4.1).
-    let out = client.send("a6 SEARCH RETURN (SAVE) SUBJECT meeting\r\n").await;
+    let out = client
+        .send("a6 SEARCH RETURN (SAVE) SUBJECT meeting\r\n")
+        .await;
     assert_eq!(out, "a6 OK SEARCH completed\r\n");
     let out = client.send("a7 FETCH $ (UID)\r\n").await;
     assert_eq!(
@@ -330,7 +393,10 @@ async fn search_answers_in_rev1_and_esearch_forms() {
     let out = client.send("a8 ENABLE IMAP4rev2\r\n").await;
     assert_eq!(out, "* ENABLED IMAP4rev2\r\na8 OK ENABLE completed\r\n");
     let out = client.send("a9 SEARCH UNSEEN\r\n").await;
-    assert_eq!(out, "* ESEARCH (TAG \"a9\") ALL 1:2\r\na9 OK SEARCH completed\r\n");
+    assert_eq!(
+        out,
+        "* ESEARCH (TAG \"a9\") ALL 1:2\r\na9 OK SEARCH completed\r\n"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -393,7 +459,10 @@ async fn copy_and_move_report_copyuid() {
 
     let out = client.send("a2 UID MOVE 1 Trash\r\n").await;
     assert!(out.starts_with("* OK [COPYUID "), "{out}");
-    assert!(out.contains(" 1 1] Moved\r\n* 1 EXPUNGE\r\na2 OK MOVE completed\r\n"), "{out}");
+    assert!(
+        out.contains(" 1 1] Moved\r\n* 1 EXPUNGE\r\na2 OK MOVE completed\r\n"),
+        "{out}"
+    );
 
     let out = client.send("a3 COPY 1 Nowhere\r\n").await;
     assert!(out.starts_with("a3 NO [TRYCREATE]"), "{out}");
@@ -407,17 +476,32 @@ async fn list_with_extended_options_and_special_use() {
     let mut client = Client::logged_in(&store).await;
 
     let out = client.send("a1 LIST \"\" \"\"\r\n").await;
-    assert_eq!(out, "* LIST (\\Noselect) \"/\" \"\"\r\na1 OK LIST completed\r\n");
+    assert_eq!(
+        out,
+        "* LIST (\\Noselect) \"/\" \"\"\r\na1 OK LIST completed\r\n"
+    );
 
     let out = client.send("a2 CREATE Projects/2026/\r\n").await;
     assert_eq!(out, "a2 OK CREATE completed\r\n");
     let out = client.send("a3 LIST \"\" *\r\n").await;
-    assert!(out.contains("* LIST (\\HasNoChildren) \"/\" INBOX\r\n"), "{out}");
-    assert!(out.contains("* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n"), "{out}");
-    assert!(out.contains("* LIST (\\HasNoChildren) \"/\" Projects/2026\r\n"), "{out}");
+    assert!(
+        out.contains("* LIST (\\HasNoChildren) \"/\" INBOX\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* LIST (\\HasNoChildren) \"/\" Projects/2026\r\n"),
+        "{out}"
+    );
 
     let out = client.send("a4 LIST \"\" %\r\n").await;
-    assert!(out.contains("* LIST (\\Noselect \\HasChildren) \"/\" Projects\r\n"), "{out}");
+    assert!(
+        out.contains("* LIST (\\Noselect \\HasChildren) \"/\" Projects\r\n"),
+        "{out}"
+    );
     assert!(!out.contains("Projects/2026"), "{out}");
 
     let out = client
@@ -429,14 +513,19 @@ async fn list_with_extended_options_and_special_use() {
          * STATUS INBOX (MESSAGES 1 UNSEEN 1)\r\na5 OK LIST completed\r\n"
     );
 
-    let out = client.send("a6 RENAME Projects/2026 Projects/2027\r\n").await;
+    let out = client
+        .send("a6 RENAME Projects/2026 Projects/2027\r\n")
+        .await;
     assert_eq!(out, "a6 OK RENAME completed\r\n");
     let out = client.send("a7 DELETE Projects/2027\r\n").await;
     assert_eq!(out, "a7 OK DELETE completed\r\n");
     let out = client.send("a8 CREATE INBOX\r\n").await;
     assert!(out.starts_with("a8 NO [ALREADYEXISTS]"), "{out}");
     let out = client.send("a9 NAMESPACE\r\n").await;
-    assert_eq!(out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\na9 OK NAMESPACE completed\r\n");
+    assert_eq!(
+        out,
+        "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\na9 OK NAMESPACE completed\r\n"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -447,11 +536,17 @@ async fn mailbox_names_are_modified_utf7_for_rev1_and_utf8_for_rev2() {
     let out = client.send("a1 CREATE &ZeVnLIqe-\r\n").await;
     assert_eq!(out, "a1 OK CREATE completed\r\n");
     let out = client.send("a2 LIST \"\" &ZeVnLIqe-\r\n").await;
-    assert_eq!(out, "* LIST (\\HasNoChildren) \"/\" &ZeVnLIqe-\r\na2 OK LIST completed\r\n");
+    assert_eq!(
+        out,
+        "* LIST (\\HasNoChildren) \"/\" &ZeVnLIqe-\r\na2 OK LIST completed\r\n"
+    );
 
     client.send("a3 ENABLE IMAP4rev2\r\n").await;
     let out = client.send("a4 LIST \"\" \"日本語\"\r\n").await;
-    assert_eq!(out, "* LIST (\\HasNoChildren) \"/\" \"日本語\"\r\na4 OK LIST completed\r\n");
+    assert_eq!(
+        out,
+        "* LIST (\\HasNoChildren) \"/\" \"日本語\"\r\na4 OK LIST completed\r\n"
+    );
     let names = store.list_mailboxes(ALICE).await.unwrap();
     assert!(names.iter().any(|m| m.name == "日本語"));
 }
@@ -473,12 +568,19 @@ async fn condstore_changedsince_and_unchangedsince() {
         .parse()
         .unwrap();
 
-    let out = client.send("a2 STORE 1 +FLAGS.SILENT (\\Flagged)\r\n").await;
+    let out = client
+        .send("a2 STORE 1 +FLAGS.SILENT (\\Flagged)\r\n")
+        .await;
     assert!(out.starts_with("* 1 FETCH (MODSEQ ("), "{out}");
     let out = client
-        .send(&format!("a3 FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})\r\n"))
+        .send(&format!(
+            "a3 FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})\r\n"
+        ))
         .await;
-    assert!(out.starts_with("* 1 FETCH (FLAGS (\\Flagged) MODSEQ ("), "{out}");
+    assert!(
+        out.starts_with("* 1 FETCH (FLAGS (\\Flagged) MODSEQ ("),
+        "{out}"
+    );
     assert!(!out.contains("* 2 FETCH"), "{out}");
 
     let out = client
@@ -496,7 +598,10 @@ async fn bad_commands_are_bounded_and_silence_times_out() {
         out.push_str(&client.send(&format!("b{i} FROBNICATE\r\n")).await);
     }
     assert!(out.contains("b0 BAD"), "{out}");
-    assert!(out.ends_with("* BYE Too many errors, closing connection\r\n"), "{out}");
+    assert!(
+        out.ends_with("* BYE Too many errors, closing connection\r\n"),
+        "{out}"
+    );
     assert!(client.session.is_closed());
 
     let mut idle = Client::logged_in(&store).await;
@@ -521,7 +626,11 @@ async fn input_split_at_every_byte_gives_the_same_output() {
         }
         outputs.push(out.replace(|c: char| c.is_ascii_digit(), "#"));
     }
-    assert!(outputs[0].contains("a# OK SEARCH completed"), "{}", outputs[0]);
+    assert!(
+        outputs[0].contains("a# OK SEARCH completed"),
+        "{}",
+        outputs[0]
+    );
     assert_eq!(outputs[0], outputs[1]);
     assert_eq!(outputs[0], outputs[2]);
 }
@@ -555,7 +664,10 @@ async fn rfc_9051_section_8_sample_session() {
     let out = client.send("a002 select inbox\r\n").await;
     assert!(out.starts_with("* 1 EXISTS\r\n"), "{out}");
     assert!(out.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"));
-    assert!(out.ends_with("a002 OK [READ-WRITE] SELECT completed\r\n"), "{out}");
+    assert!(
+        out.ends_with("a002 OK [READ-WRITE] SELECT completed\r\n"),
+        "{out}"
+    );
 
     let out = client.send("a003 fetch 1 full\r\n").await;
     let envelope = "ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \
@@ -569,8 +681,15 @@ async fn rfc_9051_section_8_sample_session() {
         \"<B27397-0100000@cac.washington.edu>\")";
     assert!(out.contains(envelope), "{out}");
     let body = "BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 39 2)";
-    assert!(out.to_ascii_uppercase().contains(&body.to_ascii_uppercase()), "{out}");
-    assert!(out.contains(&format!("RFC822.SIZE {}", RFC_9051_MESSAGE.len())), "{out}");
+    assert!(
+        out.to_ascii_uppercase()
+            .contains(&body.to_ascii_uppercase()),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("RFC822.SIZE {}", RFC_9051_MESSAGE.len())),
+        "{out}"
+    );
     assert!(out.ends_with("a003 OK FETCH completed\r\n"), "{out}");
 
     let out = client.send("a004 fetch 1 body[header]\r\n").await;
@@ -582,7 +701,10 @@ async fn rfc_9051_section_8_sample_session() {
     assert!(out.starts_with(&expected), "{out}");
 
     let out = client.send("a005 store 1 +flags \\deleted\r\n").await;
-    assert_eq!(out, "* 1 FETCH (FLAGS (\\Seen \\Deleted))\r\na005 OK STORE completed\r\n");
+    assert_eq!(
+        out,
+        "* 1 FETCH (FLAGS (\\Seen \\Deleted))\r\na005 OK STORE completed\r\n"
+    );
     let out = client.send("a006 logout\r\n").await;
     assert!(out.starts_with("* BYE "), "{out}");
     assert!(out.ends_with("a006 OK LOGOUT completed\r\n"));

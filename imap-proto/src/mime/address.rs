@@ -155,8 +155,7 @@ pub(super) fn parse_list(value: &[u8]) -> Vec<Address> {
                     .position(|t| *t == Token::Special(b'>'))
                     .map_or(tokens.len(), |p| i + 1 + p);
                 let mut after = (close + 1).min(tokens.len());
-                while after < tokens.len()
-                    && !matches!(tokens[after], Token::Special(b',' | b';'))
+                while after < tokens.len() && !matches!(tokens[after], Token::Special(b',' | b';'))
                 {
                     after += 1;
                 }
@@ -319,7 +318,11 @@ mod tests {
     fn rfc_5322_appendix_a_addresses() {
         assert_eq!(
             parse_list(b"\"Joe Q. Public\" <john.q.public@example.com>"),
-            [mailbox(Some("Joe Q. Public"), "john.q.public", "example.com")]
+            [mailbox(
+                Some("Joe Q. Public"),
+                "john.q.public",
+                "example.com"
+            )]
         );
         assert_eq!(
             parse_list(b"Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>"),
@@ -352,7 +355,10 @@ mod tests {
     fn groups_routes_and_oddities() {
         assert_eq!(
             parse_list(b"undisclosed-recipients:;"),
-            [Address::GroupStart(b"undisclosed-recipients".to_vec()), Address::GroupEnd]
+            [
+                Address::GroupStart(b"undisclosed-recipients".to_vec()),
+                Address::GroupEnd
+            ]
         );
         assert_eq!(
             parse_list(b"<@a.test,@b.test:\"j d\"@[1.2.3.4]>"),
@@ -374,7 +380,11 @@ mod tests {
         assert_eq!(parse_list(b"foo"), [mailbox(None, "foo", "")]);
         assert_eq!(
             parse_list(b"open: a@b"),
-            [Address::GroupStart(b"open".to_vec()), mailbox(None, "a", "b"), Address::GroupEnd]
+            [
+                Address::GroupStart(b"open".to_vec()),
+                mailbox(None, "a", "b"),
+                Address::GroupEnd
+            ]
         );
         assert!(parse_list(b" , ,(c) ").is_empty());
         assert!(parse_list(b"").is_empty());

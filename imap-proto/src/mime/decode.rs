@@ -65,7 +65,11 @@ pub(super) fn base64(input: &[u8]) -> Vec<u8> {
             quantum = quantum << 6 | value;
             count += 1;
             if count == 4 {
-                out.extend_from_slice(&[(quantum >> 16) as u8, (quantum >> 8) as u8, quantum as u8]);
+                out.extend_from_slice(&[
+                    (quantum >> 16) as u8,
+                    (quantum >> 8) as u8,
+                    quantum as u8,
+                ]);
                 quantum = 0;
                 count = 0;
             }
@@ -187,7 +191,10 @@ mod tests {
 
     #[test]
     fn quoted_printable_rules() {
-        assert_eq!(quoted_printable(b"caf=C3=A9 =\r\nau lait  \r\nx"), "café au lait\r\nx".as_bytes());
+        assert_eq!(
+            quoted_printable(b"caf=C3=A9 =\r\nau lait  \r\nx"),
+            "café au lait\r\nx".as_bytes()
+        );
         assert_eq!(quoted_printable(b"a=3d=\nb\n"), b"a=b\n");
         assert_eq!(quoted_printable(b"100% =ZZ =4"), b"100% =ZZ =4");
         assert_eq!(quoted_printable(b"end="), b"end");

@@ -5,6 +5,8 @@
 //! IMAP servers report parameter values as sent, so these small tokenizers work on the raw
 //! octets instead.
 
+use std::collections::HashMap;
+
 /// Unfolds a header field value (RFC 5322 section 2.2.3: a line break followed by white space
 /// is removed, the white space kept) and trims the white space at both ends. NUL octets are
 /// dropped: no IMAP string can carry them (RFC 9051 `CHAR8` is %x01-ff).
@@ -24,7 +26,10 @@ pub(super) fn unfold(value: &[u8]) -> Vec<u8> {
     }
 
     let start = out.iter().position(|&b| !is_wsp(b)).unwrap_or(out.len());
-    let end = out.iter().rposition(|&b| !is_wsp(b)).map_or(start, |i| i + 1);
+    let end = out
+        .iter()
+        .rposition(|&b| !is_wsp(b))
+        .map_or(start, |i| i + 1);
     out.truncate(end);
     out.drain(..start);
     out
@@ -308,15 +313,15 @@ fn merge_continuations(raw: Vec<Param>) -> Vec<Param> {
 
     let mut out: Vec<Option<Param>> = Vec::with_capacity(raw.len());
     let mut continued: Vec<Continued> = Vec::new();
+    // Base names, lower-cased, to their entry: a header can hold thousands of parameters.
+    let mut index_of: HashMap<Vec<u8>, usize> = HashMap::new();
     for param in raw {
         let Some((base, section, extended)) = split_section(&param.name) else {
             out.push(Some(param));
             continue;
         };
         let base = base.to_vec();
-        let index = continued
-            .iter()
-            .position(|c| c.base.eq_ignore_ascii_case(&base));
+        let index = index_of.get(&base.to_ascii_lowercase()).copied();
         match index {
             Some(i) if !continued[i].sections.iter().any(|s| s.0 == section) => {
                 continued[i].sections.push((section, extended, param.value));
@@ -324,6 +329,7 @@ fn merge_continuations(raw: Vec<Param>) -> Vec<Param> {
             // A repeated section number: keep the first, drop the repeat.
             Some(_) => {}
             None => {
+                index_of.insert(base.to_ascii_lowercase(), continued.len());
                 continued.push(Continued {
                     base,
                     at: out.len(),
@@ -389,7 +395,11 @@ fn percent_encode(out: &mut Vec<u8>, value: &[u8]) {
         if is_token_char(byte) && byte < 0x80 && !b"*'%".contains(&byte) {
             out.push(byte);
         } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
+            out.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
         }
     }
 }
@@ -457,7 +467,10 @@ mod tests {
         assert_eq!(media.sub, b"PLAIN");
         assert_eq!(
             pairs(&media),
-            [("charset".into(), "UTF-8".into()), ("format".into(), "flowed".into())]
+            [
+                ("charset".into(), "UTF-8".into()),
+                ("format".into(), "flowed".into())
+            ]
         );
 
         let media = content_type(b"multipart/mixed; boundary=----=_Part_0_1.2").unwrap();
@@ -515,7 +528,10 @@ mod tests {
         assert_eq!(transfer_encoding(b" (c) base64 "), Some(b"BASE64".to_vec()));
         assert_eq!(transfer_encoding(b"  "), None);
 
-        assert_eq!(languages(b"en, (comment) de-CH"), [b"en".to_vec(), b"de-CH".to_vec()]);
+        assert_eq!(
+            languages(b"en, (comment) de-CH"),
+            [b"en".to_vec(), b"de-CH".to_vec()]
+        );
         assert!(languages(b" , ").is_empty());
     }
 }

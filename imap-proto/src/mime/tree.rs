@@ -239,12 +239,18 @@ impl Parser<'_, '_> {
     /// The media type from the first `Content-Type` among `fields`, or the default.
     fn media_type(&self, fields: Range<usize>, in_digest: bool) -> MediaType {
         let raw = self.raw;
-        let field = self.tree.fields.get(fields).unwrap_or_default().iter().find(|field| {
-            field
-                .name
-                .as_ref()
-                .is_some_and(|name| raw[name.clone()].eq_ignore_ascii_case(b"content-type"))
-        });
+        let field = self
+            .tree
+            .fields
+            .get(fields)
+            .unwrap_or_default()
+            .iter()
+            .find(|field| {
+                field
+                    .name
+                    .as_ref()
+                    .is_some_and(|name| raw[name.clone()].eq_ignore_ascii_case(b"content-type"))
+            });
         match field {
             Some(field) => fields::content_type(&fields::unfold(&raw[field.value.clone()]))
                 .unwrap_or_else(MediaType::text_plain),
@@ -335,9 +341,8 @@ impl Parser<'_, '_> {
             .find(|(_, boundary)| rest.starts_with(boundary))?;
         let after = &rest[boundary.len()..];
         let close = after.starts_with(b"--");
-        let next = memchr::memchr(b'\n', after).map_or(self.raw.len(), |i| {
-            pos + 2 + boundary.len() + i + 1
-        });
+        let next = memchr::memchr(b'\n', after)
+            .map_or(self.raw.len(), |i| pos + 2 + boundary.len() + i + 1);
         Some(Stop::Delimiter {
             level,
             line: pos,

@@ -12,6 +12,8 @@ use super::tree::{Kind, Tree};
 pub(super) struct View<'t> {
     pub raw: &'t [u8],
     pub tree: &'t Tree,
+    /// [`super::MimeLimits::max_addresses`]
+    pub max_addresses: usize,
 }
 
 /// The part written where a multipart has none (no boundary, no delimiter, or past a limit):
@@ -67,9 +69,23 @@ impl View<'_> {
     }
 
     fn addresses(&self, id: usize, name: &str) -> Vec<Address> {
-        self.field(id, name)
+        let mut list = self
+            .field(id, name)
             .map(|value| address::parse_list(&value))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if list.len() > self.max_addresses {
+            list.truncate(self.max_addresses);
+            // A group cut open is closed, so that its start still has an end.
+            let open = list.iter().fold(false, |open, address| match address {
+                Address::GroupStart(_) => true,
+                Address::GroupEnd => false,
+                Address::Mailbox { .. } => open,
+            });
+            if open {
+                list.push(Address::GroupEnd);
+            }
+        }
+        list
     }
 
     /// `body` (RFC 9051 section 7.5.2) of entity `id`: BODYSTRUCTURE when `extensible`,
@@ -288,7 +304,10 @@ mod tests {
     #[test]
     fn address_lists_mark_groups() {
         let mut out = Vec::new();
-        write_addresses(&mut out, &address::parse_list(b"g:;, \"A \\\"B\\\"\" <a@b>"));
+        write_addresses(
+            &mut out,
+            &address::parse_list(b"g:;, \"A \\\"B\\\"\" <a@b>"),
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "((NIL NIL \"g\" NIL)(NIL NIL NIL NIL)(\"A \\\"B\\\"\" NIL \"a\" \"b\"))"

@@ -39,9 +39,7 @@ impl FetchJob {
 
     fn sets_seen(&self) -> bool {
         self.items.iter().any(|item| match item {
-            FetchAttribute::BodySection { peek, .. } | FetchAttribute::Binary { peek, .. } => {
-                !peek
-            }
+            FetchAttribute::BodySection { peek, .. } | FetchAttribute::Binary { peek, .. } => !peek,
             FetchAttribute::Rfc822 | FetchAttribute::Rfc822Text => true,
             _ => false,
         })
@@ -60,7 +58,10 @@ impl ServerSession {
         let Some(mut targets) = self.resolve(&tag, set, uid) else {
             return;
         };
-        let view = self.view.as_ref().expect("FETCH runs in the selected state");
+        let view = self
+            .view
+            .as_ref()
+            .expect("FETCH runs in the selected state");
 
         // RFC 7162 section 3.1.4: CHANGEDSINCE narrows the set and implies MODSEQ; asking
         // for MODSEQ at all enables CONDSTORE for the session.
@@ -71,8 +72,8 @@ impl ServerSession {
         if items.contains(&FetchAttribute::ModSeq) {
             self.condstore = true;
         }
-        let wants_modseq = changed_since.is_some()
-            || self.condstore && items.contains(&FetchAttribute::Flags);
+        let wants_modseq =
+            changed_since.is_some() || self.condstore && items.contains(&FetchAttribute::Flags);
         if wants_modseq && !items.contains(&FetchAttribute::ModSeq) {
             items.push(FetchAttribute::ModSeq);
         }
@@ -102,7 +103,10 @@ impl ServerSession {
         if !job.seen_done {
             job.seen_done = true;
             if let Ok(Answer::FlagsStored { updated, .. }) = answer {
-                let view = self.view.as_mut().expect("FETCH runs in the selected state");
+                let view = self
+                    .view
+                    .as_mut()
+                    .expect("FETCH runs in the selected state");
                 for (uid, flags, modseq) in updated {
                     if let Some(index) = view.index_of(uid) {
                         view.messages[index].flags = flags;
@@ -140,7 +144,10 @@ impl ServerSession {
     }
 
     fn fetch_step(&mut self, tag: Tag, mut job: FetchJob) {
-        let view = self.view.as_ref().expect("FETCH runs in the selected state");
+        let view = self
+            .view
+            .as_ref()
+            .expect("FETCH runs in the selected state");
         let mailbox = view.mailbox.clone();
 
         // The implicit \Seen of BODY[] and friends (RFC 9051 section 6.4.5), set once for
@@ -186,8 +193,16 @@ impl ServerSession {
     }
 
     /// Writes one FETCH response. Fails only for BINARY of an unknown encoding.
-    fn write_fetch(&mut self, job: &FetchJob, index: usize, raw: Option<&[u8]>) -> Result<(), Code> {
-        let view = self.view.as_ref().expect("FETCH runs in the selected state");
+    fn write_fetch(
+        &mut self,
+        job: &FetchJob,
+        index: usize,
+        raw: Option<&[u8]>,
+    ) -> Result<(), Code> {
+        let view = self
+            .view
+            .as_ref()
+            .expect("FETCH runs in the selected state");
         let message = &view.messages[index];
         let mime = raw.map(MimeMessage::parse);
         let mut items = job.items.clone();
@@ -237,7 +252,11 @@ fn write_item(
         }
         FetchAttribute::Body | FetchAttribute::BodyStructure => {
             let extensible = *item == FetchAttribute::BodyStructure;
-            out.extend_from_slice(if extensible { b"BODYSTRUCTURE " } else { b"BODY " });
+            out.extend_from_slice(if extensible {
+                b"BODYSTRUCTURE "
+            } else {
+                b"BODY "
+            });
             if let Some(mime) = mime {
                 mime.write_body_structure(out, extensible);
             }
@@ -325,7 +344,10 @@ fn write_section(out: &mut Vec<u8>, section: &Section) {
     };
     out.extend_from_slice(name);
     if let Some(fields) = fields {
-        let names: Vec<String> = fields.iter().map(|f| response::astring(f.as_bytes())).collect();
+        let names: Vec<String> = fields
+            .iter()
+            .map(|f| response::astring(f.as_bytes()))
+            .collect();
         out.extend_from_slice(b" (");
         out.extend_from_slice(names.join(" ").as_bytes());
         out.push(b')');

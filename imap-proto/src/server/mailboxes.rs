@@ -41,7 +41,11 @@ impl ServerSession {
         if self.view.take().is_some() {
             self.events.push_back(Event::Deselected);
             if announce {
-                self.untagged(Status::Ok, Some(&Code::Closed), "Previous mailbox is now closed");
+                self.untagged(
+                    Status::Ok,
+                    Some(&Code::Closed),
+                    "Previous mailbox is now closed",
+                );
             }
         }
         self.changes.clear();
@@ -52,7 +56,13 @@ impl ServerSession {
         }
     }
 
-    pub(super) fn select(&mut self, tag: Tag, name: &MailboxName, read_only: bool, condstore: bool) {
+    pub(super) fn select(
+        &mut self,
+        tag: Tag,
+        name: &MailboxName,
+        read_only: bool,
+        condstore: bool,
+    ) {
         let Some(mailbox) = self.store_name(&tag, name) else {
             return;
         };
@@ -98,9 +108,21 @@ impl ServerSession {
         } else {
             format!("{SYSTEM_FLAGS}{keywords} \\*")
         };
-        self.untagged(Status::Ok, Some(&Code::PermanentFlags(permanent)), "Flags permitted");
-        self.untagged(Status::Ok, Some(&Code::UidValidity(status.uid_validity)), "UIDs valid");
-        self.untagged(Status::Ok, Some(&Code::UidNext(status.uid_next)), "Predicted next UID");
+        self.untagged(
+            Status::Ok,
+            Some(&Code::PermanentFlags(permanent)),
+            "Flags permitted",
+        );
+        self.untagged(
+            Status::Ok,
+            Some(&Code::UidValidity(status.uid_validity)),
+            "UIDs valid",
+        );
+        self.untagged(
+            Status::Ok,
+            Some(&Code::UidNext(status.uid_next)),
+            "Predicted next UID",
+        );
         let modseq = Code::HighestModSeq(status.highest_modseq);
         self.untagged(Status::Ok, Some(&modseq), "Highest modification sequence");
         if !self.rev2
@@ -260,7 +282,11 @@ impl ServerSession {
                 let listed = names.iter().any(|(n, _)| n == parent);
                 // Only when the child itself is not listed: with `*` it is, which says enough.
                 let child_listed = matches(&info.name);
-                if !exists && !listed && !child_listed && !job.selection.subscribed && matches(parent)
+                if !exists
+                    && !listed
+                    && !child_listed
+                    && !job.selection.subscribed
+                    && matches(parent)
                 {
                     names.push((parent.to_owned(), None));
                 }

@@ -147,14 +147,24 @@ impl ServerSession {
                 self.request(tag, Job::Append { mailbox }, request);
             }
             CommandBody::Close => {
-                let view = self.view.as_ref().expect("CLOSE runs in the selected state");
+                let view = self
+                    .view
+                    .as_ref()
+                    .expect("CLOSE runs in the selected state");
                 if view.read_only {
                     self.deselect(false);
                     return self.finish(tag, Status::Ok, None, "CLOSE completed".into(), true);
                 }
                 // CLOSE expunges silently (RFC 9051 section 6.4.1).
                 let mailbox = view.mailbox.clone();
-                self.request(tag, Job::Close, Request::Expunge { mailbox, uids: None });
+                self.request(
+                    tag,
+                    Job::Close,
+                    Request::Expunge {
+                        mailbox,
+                        uids: None,
+                    },
+                );
             }
             CommandBody::Unselect => {
                 self.deselect(false);
@@ -239,7 +249,11 @@ impl ServerSession {
                     // The session's own expunge goes through the same path as anyone's,
                     // ahead of what was queued.
                     self.changes.push_front(MailboxChange::Expunged { uids });
-                    let text = if uid { "UID EXPUNGE completed" } else { "EXPUNGE completed" };
+                    let text = if uid {
+                        "UID EXPUNGE completed"
+                    } else {
+                        "EXPUNGE completed"
+                    };
                     self.finish(tag, Status::Ok, None, text.into(), true);
                 }
                 Ok(_) => self.protocol_fault(tag),
@@ -292,7 +306,11 @@ impl ServerSession {
         let Some(mailbox) = self.store_name(&tag, name) else {
             return;
         };
-        let command = if subscribed { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+        let command = if subscribed {
+            "SUBSCRIBE"
+        } else {
+            "UNSUBSCRIBE"
+        };
         self.request(
             tag,
             Job::Simple { command },
@@ -327,7 +345,9 @@ impl ServerSession {
             None => None,
         };
         let mailbox = self.view.as_ref().expect("selected").mailbox.clone();
-        let job = Job::Expunge { uid: uids.is_some() };
+        let job = Job::Expunge {
+            uid: uids.is_some(),
+        };
         self.request(tag, job, Request::Expunge { mailbox, uids });
     }
 
@@ -351,7 +371,10 @@ impl ServerSession {
         if uses_modseq(&criteria) {
             self.condstore = true;
         }
-        let view = self.view.as_ref().expect("SEARCH runs in the selected state");
+        let view = self
+            .view
+            .as_ref()
+            .expect("SEARCH runs in the selected state");
         let count = view.messages.len();
         let context = Context {
             max_seq: count as u32,
@@ -376,7 +399,10 @@ impl ServerSession {
         mut job: SearchJob,
         answer: Result<Answer, StoreFailure>,
     ) {
-        let index = job.remaining.pop().expect("a read was asked for this message");
+        let index = job
+            .remaining
+            .pop()
+            .expect("a read was asked for this message");
         match answer {
             Ok(Answer::Message(raw)) => {
                 let mime = MimeMessage::parse(&raw);
@@ -394,7 +420,12 @@ impl ServerSession {
         self.search_step(tag, job);
     }
 
-    fn search_matches(&self, job: &SearchJob, index: usize, mime: Option<&MimeMessage<'_>>) -> bool {
+    fn search_matches(
+        &self,
+        job: &SearchJob,
+        index: usize,
+        mime: Option<&MimeMessage<'_>>,
+    ) -> bool {
         let view = self.view.as_ref().expect("selected");
         let message = &view.messages[index];
         let candidate = Candidate {
@@ -433,7 +464,13 @@ impl ServerSession {
         let numbers: Vec<u32> = job
             .matched
             .iter()
-            .map(|&i| if job.uid { view.messages[i].uid } else { i as u32 + 1 })
+            .map(|&i| {
+                if job.uid {
+                    view.messages[i].uid
+                } else {
+                    i as u32 + 1
+                }
+            })
             .collect();
         let modseq = uses_modseq(&job.criteria)
             .then(|| job.matched.iter().map(|&i| view.messages[i].modseq).max())
@@ -473,7 +510,11 @@ impl ServerSession {
             }
         }
         self.output.extend_from_slice(line.as_bytes());
-        let text = if job.uid { "UID SEARCH completed" } else { "SEARCH completed" };
+        let text = if job.uid {
+            "UID SEARCH completed"
+        } else {
+            "SEARCH completed"
+        };
         self.finish(tag, Status::Ok, None, text.into(), job.uid);
     }
 
@@ -687,7 +728,10 @@ fn esearch_line(
     numbers: &[u32],
     modseq: Option<u64>,
 ) -> String {
-    let mut line = format!("* ESEARCH (TAG {})", response::string(tag.as_str().as_bytes()));
+    let mut line = format!(
+        "* ESEARCH (TAG {})",
+        response::string(tag.as_str().as_bytes())
+    );
     if uid {
         line.push_str(" UID");
     }
