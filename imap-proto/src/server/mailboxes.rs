@@ -97,7 +97,11 @@ impl ServerSession {
         };
 
         let mut out = format!("* {} EXISTS\r\n", messages.len());
-        if !self.rev2 {
+        if self.rev2 {
+            // RFC 9051 section 6.3.2: a LIST response names the selected mailbox. Its
+            // attributes would need another request; none is a valid, if terse, answer.
+            out.push_str(&format!("* LIST () \"/\" {}\r\n", self.client_name(&mailbox)));
+        } else {
             out.push_str("* 0 RECENT\r\n");
         }
         let keywords = keywords_in_use(&messages);

@@ -177,6 +177,11 @@ impl ServerSession {
                 charset,
                 criteria,
             } => self.search(tag, uid, returns, charset, criteria),
+            CommandBody::Fetch { vanished: true, .. } => {
+                // VANISHED belongs to QRESYNC (RFC 7162 section 3.2.6), which is not offered.
+                let text = "VANISHED needs QRESYNC, which is not offered";
+                self.tagged_error(Some(&tag), Status::Bad, None, text);
+            }
             CommandBody::Fetch {
                 uid,
                 set,
