@@ -1,0 +1,1 @@
+//! Shared corpora for the side-by-side benchmarks.
