@@ -26,7 +26,8 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every configured listener until SIGINT or SIGTERM, then drain and exit.
+    /// Run every configured listener until SIGINT or SIGTERM, then drain and exit; SIGHUP
+    /// reloads the TLS certificate and key.
     Serve,
     /// Manage accounts.
     #[command(subcommand)]
@@ -139,7 +140,9 @@ domains = ["localhost"]
 [tls]
 # PEM certificate chain and private key. When both files are absent, a self-signed
 # certificate for the hostname is generated there on first start and reused afterwards.
-# Defaults: DATA_DIR/tls/cert.pem and DATA_DIR/tls/key.pem.
+# Defaults: DATA_DIR/tls/cert.pem and DATA_DIR/tls/key.pem. SIGHUP rereads both; new
+# handshakes use them, open connections keep theirs, and a pair that fails to load is
+# logged and the old one kept.
 # cert = "/etc/rampart/cert.pem"
 # key = "/etc/rampart/key.pem"
 

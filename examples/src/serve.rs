@@ -1,5 +1,5 @@
-//! The running server: the runtime, the listeners, connection policy at accept, and the
-//! graceful shutdown on SIGINT or SIGTERM.
+//! The running server: the runtime, the listeners, connection policy at accept, the
+//! certificate reload on SIGHUP, and the graceful shutdown on SIGINT or SIGTERM.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,15 +12,16 @@ use mail_auth::limiter::{Limiter, LimiterConfig};
 use mail_store::fs::FsStore;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
-use tokio_rustls::TlsAcceptor;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::smtp::{self, Kind, Shared};
 use crate::{imap, pop3};
 
-/// Runs the server until SIGINT or SIGTERM; `Err` carries a one-line startup failure.
+/// Runs the server until SIGINT or SIGTERM, reloading the certificate on SIGHUP; `Err`
+/// carries a one-line startup failure.
 pub fn run(data_dir: PathBuf, config: Config) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,6 +113,9 @@ impl Service {
 }
 
 async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
+    // Before anything listens: a client that sees the ports open may send a signal at once.
+    let mut signals = Signals::catch()?;
+
     let store =
         FsStore::open(data_dir.join("store")).map_err(|e| format!("cannot open the store: {e}"))?;
     let tls = crate::tls::load_or_generate(&config, &data_dir)?;
@@ -145,7 +149,7 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
         imap_mechanisms: mechanisms(&config, "imap"),
         config,
         store: Arc::new(store),
-        tls: TlsAcceptor::from(tls),
+        tls,
         limiter: Mutex::new(Limiter::new(limits)),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -166,7 +170,7 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
     }
     drop(done_tx);
 
-    wait_for_signal().await?;
+    signals.until_stopped(&shared.tls).await;
     info!("shutting down");
     let _ = stop_tx.send(true);
     for task in accept_tasks {
@@ -180,17 +184,47 @@ async fn serve(data_dir: PathBuf, config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot catch SIGTERM: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot catch SIGINT: {e}"))?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// The signals the server answers, caught from startup on: until they are, SIGHUP would
+/// end the process (its default action) instead of reloading the certificate.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn catch() -> Result<Self, String> {
+        let catch = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("cannot catch {name}: {e}"))
+        };
+        Ok(Self {
+            term: catch(SignalKind::terminate(), "SIGTERM")?,
+            int: catch(SignalKind::interrupt(), "SIGINT")?,
+            hup: catch(SignalKind::hangup(), "SIGHUP")?,
+        })
     }
-    Ok(())
+
+    /// Waits for SIGINT or SIGTERM, reloading the certificate at every SIGHUP meanwhile.
+    async fn until_stopped(&mut self, tls: &crate::tls::Acceptor) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                // `Some` only: a closed stream (no signal driver) must not spin the loop.
+                Some(()) = self.hup.recv() => reload_certificate(tls),
+            }
+        }
+    }
+}
+
+/// Loads the certificate and key files again for the handshakes to come; on failure the
+/// current pair stays, and the operator learns why from the log.
+fn reload_certificate(tls: &crate::tls::Acceptor) {
+    // Two small files read on this task: the accept loops and sessions run on others.
+    match tls.reload() {
+        Ok(()) => info!(cert = %tls.cert_path().display(), "TLS certificate reloaded"),
+        Err(e) => error!("TLS certificate reload failed, keeping the current one: {e}"),
+    }
 }
 
 async fn accept_loop(

@@ -15,7 +15,6 @@ use smtp_proto::server::{Event, ServerConfig, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{error, info};
 
@@ -50,8 +49,8 @@ pub struct Shared {
     pub config: Config,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// The TLS acceptor for STARTTLS and implicit TLS.
-    pub tls: TlsAcceptor,
+    /// The TLS acceptor for STARTTLS and implicit TLS; its certificate is reloaded on SIGHUP.
+    pub tls: crate::tls::Acceptor,
     /// The SASL mechanisms offered.
     pub mechanisms: Mechanisms,
     /// The login failure limiter, shared by all connections.

@@ -503,6 +503,19 @@ def idle_shutdown(port, cafile, user, password):
     check(imap.readline() == b"", "the connection stayed open after BYE")
 
 
+def hold_open(port, cafile, user, password):
+    """Logs in over implicit TLS, says so, and once told "go" on stdin checks that the same
+    connection still answers: the certificate reload test swaps the certificate meanwhile."""
+    imap = imaps(port, cafile)
+    imap.login(user, password)
+    print("ready", flush=True)
+    line = sys.stdin.readline()
+    check(line == "go\n", f"expected go on stdin, got {line!r}")
+    ok(imap.noop(), "NOOP")
+    ok(imap.select("INBOX"), "SELECT")
+    imap.logout()
+
+
 SCENARIOS = {
     "starttls_list": starttls_list,
     "before_tls": before_tls,
@@ -518,6 +531,7 @@ SCENARIOS = {
     "idle_shutdown": idle_shutdown,
     "too_big": too_big,
     "login_timeout": login_timeout,
+    "hold_open": hold_open,
 }
 
 

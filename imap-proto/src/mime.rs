@@ -55,8 +55,8 @@ pub struct MimeLimits {
     /// (default 10 000); later parts are stepped over.
     pub max_parts: usize,
     /// How many addresses (group markers included) ENVELOPE writes per address field
-    /// (default 1000); the rest are left out. Without it a header of `g:;g:;...` would come
-    /// back thirty times its size (From is also written as Sender and Reply-To).
+    /// (default 1000); the rest are left out. Without it a From field of `:;:;...` would
+    /// come back fifty times its size (it is also written as Sender and Reply-To).
     pub max_addresses: usize,
 }
 
@@ -228,7 +228,7 @@ impl<'a> MimeMessage<'a> {
     /// For SEARCH `BODY` and `TEXT`: the text of every `text/*` part, encapsulated messages
     /// included, with its transfer encoding removed, converted from its charset to UTF-8
     /// (HTML reduced to its text), parts separated by line breaks. Other parts are skipped.
-    /// At most four times the size of the message.
+    /// At most four times the size of the message, plus a few octets.
     pub fn body_text(&self) -> String {
         let limit = self
             .raw
@@ -404,7 +404,7 @@ fn truncate_at_char(text: &mut String, limit: usize) {
 const STRUCTURE_GROWTH: usize = 64;
 
 /// Runs every view on `raw` and checks what can be checked, panicking when an invariant
-/// breaks. For the fuzz target `imap_mime`; also run by this crate's tests.
+/// breaks. For a fuzz target fed arbitrary messages; this crate's tests run it too.
 ///
 /// - ENVELOPE, BODY and BODYSTRUCTURE are well-formed: parentheses balance, quoted strings
 ///   close, literals hold their announced octets, and no line break appears outside a

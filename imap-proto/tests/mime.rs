@@ -2,7 +2,7 @@
 //! and the SEARCH helpers. Expected responses are written out in full.
 
 use imap_proto::command::{Section, SectionText};
-use imap_proto::mime::{MimeMessage, UnknownCte, fuzz_views};
+use imap_proto::mime::{MimeLimits, MimeMessage, UnknownCte, fuzz_views};
 
 fn envelope(raw: &[u8]) -> String {
     let mut out = Vec::new();
@@ -523,4 +523,33 @@ Content-Location: http://example.com/\r\n\
          \"MIXED\" (\"BOUNDARY\" \"=_x\") NIL NIL NIL)"
     );
     fuzz_views(raw);
+}
+
+#[test]
+fn limits_stop_the_descent() {
+    let mut limits = MimeLimits::default();
+    limits.max_depth = 1;
+    let message = MimeMessage::parse_with(FORWARD, &limits);
+    let mut out = Vec::new();
+    message.write_body_structure(&mut out, false);
+
+    // The encapsulated message lies past the limit: its envelope and body are empty, and
+    // its parts cannot be addressed, but the part itself still can.
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "((\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 10 1)\
+         (\"MESSAGE\" \"RFC822\" NIL NIL \"forwarded\" \"7BIT\" 56 \
+         (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
+         (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0) 4) \"MIXED\")"
+    );
+    let part = |path: &[u32], text| Section {
+        part: path.to_vec(),
+        text,
+    };
+    assert!(message.section(&part(&[2], None)).is_some());
+    assert_eq!(message.section(&part(&[2, 1], None)), None);
+    assert_eq!(
+        message.section(&part(&[2], Some(SectionText::Header))),
+        None
+    );
 }

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -222,6 +222,37 @@ impl Server {
         );
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
+    /// Sends `signal` (a name kill(1) knows, like `HUP`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits until `count` lines of the log contain `needle`, failing after ten seconds.
+    pub fn wait_for_log(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.lines().filter(|line| line.contains(needle)).count() >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} log lines with {needle:?} not seen:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGTERM and returns whether the server exited with status 0 in time.
     pub fn stop(&mut self) -> bool {
         let mut child = self.child.take().expect("the server is running");
@@ -262,4 +293,46 @@ pub fn unique(label: &str) -> String {
         .expect("clock")
         .as_nanos();
     format!("{label}-{nanos}")
+}
+
+/// Runs curl with `args`, silent but for errors and bounded to 30 seconds; a missing curl
+/// fails the test (`.ci/run` installs it).
+pub fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "30"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is installed (.ci/run installs it with apt-get)")
+}
+
+/// Writes a new self-signed P-256 certificate for `localhost` and 127.0.0.1 with its key
+/// into `dir`, using openssl; returns the certificate's and the key's paths.
+pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).expect("create the certificate directory");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let output = Command::new("timeout")
+        .args(["30", "openssl", "req", "-x509", "-newkey", "ec"])
+        .args([
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()
+        .expect("timeout and openssl are installed");
+    assert!(
+        output.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (cert, key)
 }

@@ -7,6 +7,8 @@
 //! works on the raw value. It never fails: whatever it cannot read becomes part of a name or
 //! a mailbox.
 
+use std::borrow::Cow;
+
 /// One member of an ENVELOPE address list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Address {
@@ -29,11 +31,12 @@ pub(super) enum Address {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    /// An atom, or a quoted string with its quoting removed.
-    Word(Vec<u8>),
+enum Token<'a> {
+    /// An atom, or a quoted string with its quoting removed (borrowed when it has no
+    /// escapes, which is nearly always).
+    Word(Cow<'a, [u8]>),
     /// A domain literal, brackets included.
-    Literal(Vec<u8>),
+    Literal(&'a [u8]),
     /// A comment's text, outer parentheses removed.
     Comment(Vec<u8>),
     /// One of `< > @ , ; : .`
@@ -43,7 +46,7 @@ enum Token {
 }
 
 /// Splits an unfolded field value into RFC 5322 lexical tokens.
-fn tokens(value: &[u8]) -> Vec<Token> {
+fn tokens(value: &[u8]) -> Vec<Token<'_>> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(&byte) = value.get(i) {
@@ -86,8 +89,16 @@ fn tokens(value: &[u8]) -> Vec<Token> {
                 out.push(Token::Comment(text));
             }
             b'"' => {
-                let mut text = Vec::new();
                 i += 1;
+                let start = i;
+                let end = memchr::memchr2(b'"', b'\\', &value[i..]).map(|p| i + p);
+                if let Some(end) = end.filter(|&end| value[end] == b'"') {
+                    out.push(Token::Word(Cow::Borrowed(&value[start..end])));
+                    i = end + 1;
+                    continue;
+                }
+
+                let mut text = Vec::new();
                 while let Some(&byte) = value.get(i) {
                     i += 1;
                     match byte {
@@ -101,14 +112,14 @@ fn tokens(value: &[u8]) -> Vec<Token> {
                         _ => text.push(byte),
                     }
                 }
-                out.push(Token::Word(text));
+                out.push(Token::Word(Cow::Owned(text)));
             }
             b'[' => {
                 let end = value[i..]
                     .iter()
                     .position(|&b| b == b']')
                     .map_or(value.len(), |p| i + p + 1);
-                out.push(Token::Literal(value[i..end].to_vec()));
+                out.push(Token::Literal(&value[i..end]));
                 i = end;
             }
             b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.' => {
@@ -122,7 +133,7 @@ fn tokens(value: &[u8]) -> Vec<Token> {
                 while value.get(i).is_some_and(|&b| is_atom_octet(b)) {
                     i += 1;
                 }
-                out.push(Token::Word(value[start..i].to_vec()));
+                out.push(Token::Word(Cow::Borrowed(&value[start..i])));
             }
         }
     }
@@ -133,8 +144,11 @@ fn tokens(value: &[u8]) -> Vec<Token> {
 /// on, and the openers of comments, quoted strings and literals. 8-bit octets belong to atoms
 /// (RFC 6532 section 3.2).
 fn is_atom_octet(byte: u8) -> bool {
-    !b" \t\r\n()\"[<>@,;:.".contains(&byte)
+    !ATOM_ENDS[usize::from(byte)]
 }
+
+/// The octets that end an atom, as a table: a lookup per octet of every address field.
+const ATOM_ENDS: [bool; 256] = super::fields::octet_set(b" \t\r\n()\"[<>@,;:.");
 
 /// Parses an address list (RFC 5322 `address-list`, with groups). Empty when the value holds
 /// no address, which ENVELOPE writes as NIL.
@@ -208,7 +222,7 @@ pub(super) fn parse_list(value: &[u8]) -> Vec<Address> {
 }
 
 /// Adds the bare `addr-spec` in `tokens` (no angle brackets), if there is one.
-fn flush(tokens: &[Token], emitted: bool, out: &mut Vec<Address>) {
+fn flush(tokens: &[Token<'_>], emitted: bool, out: &mut Vec<Address>) {
     let has_content = tokens
         .iter()
         .any(|t| matches!(t, Token::Word(_) | Token::Literal(_) | Token::Special(_)));
@@ -225,34 +239,32 @@ fn flush(tokens: &[Token], emitted: bool, out: &mut Vec<Address>) {
 }
 
 /// A display name: words joined by single spaces, quoting removed, comments dropped.
-fn phrase(tokens: &[Token]) -> Option<Vec<u8>> {
+fn phrase(tokens: &[Token<'_>]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut space = false;
     for token in tokens {
-        match token {
-            Token::Word(text) | Token::Literal(text) => {
-                if space && !out.is_empty() {
-                    out.push(b' ');
-                }
-                out.extend_from_slice(text);
-                space = false;
+        let text: &[u8] = match token {
+            Token::Word(text) => text,
+            Token::Literal(text) => text,
+            Token::Special(byte) => std::slice::from_ref(byte),
+            Token::Space | Token::Comment(_) => {
+                space = true;
+                continue;
             }
-            Token::Special(byte) => {
-                if space && !out.is_empty() && *byte != b'.' {
-                    out.push(b' ');
-                }
-                out.push(*byte);
-                space = false;
-            }
-            Token::Space | Token::Comment(_) => space = true,
+        };
+        // "Joe Q. Public": a dot attaches to the word before it.
+        if space && !out.is_empty() && *token != Token::Special(b'.') {
+            out.push(b' ');
         }
+        out.extend_from_slice(text);
+        space = false;
     }
     (!out.is_empty()).then_some(out)
 }
 
 /// The first non-empty comment, which old-style addresses (`user@host (Full Name)`) use
 /// for the name.
-fn comment(tokens: &[Token]) -> Option<Vec<u8>> {
+fn comment(tokens: &[Token<'_>]) -> Option<Vec<u8>> {
     tokens.iter().find_map(|token| match token {
         Token::Comment(text) => {
             let trimmed = super::fields::unfold(text);
@@ -263,7 +275,7 @@ fn comment(tokens: &[Token]) -> Option<Vec<u8>> {
 }
 
 /// Splits an obsolete route (`@a,@b:`) off the front of an angle address.
-fn route(tokens: &[Token]) -> (Option<Vec<u8>>, &[Token]) {
+fn route<'t, 'a>(tokens: &'t [Token<'a>]) -> (Option<Vec<u8>>, &'t [Token<'a>]) {
     let first = tokens
         .iter()
         .position(|t| !matches!(t, Token::Space | Token::Comment(_)));
@@ -281,7 +293,7 @@ fn route(tokens: &[Token]) -> (Option<Vec<u8>>, &[Token]) {
 
 /// Splits `local-part "@" domain` at the last `@`. Quoting is removed from the local part
 /// (RFC 9051 `addr-mailbox`); CFWS is dropped from both.
-fn addr_spec(tokens: &[Token]) -> (Vec<u8>, Vec<u8>) {
+fn addr_spec(tokens: &[Token<'_>]) -> (Vec<u8>, Vec<u8>) {
     match tokens.iter().rposition(|t| *t == Token::Special(b'@')) {
         Some(at) => (concat(&tokens[..at]), concat(&tokens[at + 1..])),
         None => (concat(tokens), Vec::new()),
@@ -289,11 +301,12 @@ fn addr_spec(tokens: &[Token]) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The tokens' text with white space and comments removed.
-fn concat(tokens: &[Token]) -> Vec<u8> {
+fn concat(tokens: &[Token<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for token in tokens {
         match token {
-            Token::Word(text) | Token::Literal(text) => out.extend_from_slice(text),
+            Token::Word(text) => out.extend_from_slice(text),
+            Token::Literal(text) => out.extend_from_slice(text),
             Token::Special(byte) => out.push(*byte),
             Token::Space | Token::Comment(_) => {}
         }

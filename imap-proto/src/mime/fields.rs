@@ -11,27 +11,28 @@ use std::collections::HashMap;
 /// is removed, the white space kept) and trims the white space at both ends. NUL octets are
 /// dropped: no IMAP string can carry them (RFC 9051 `CHAR8` is %x01-ff).
 pub(super) fn unfold(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        match value[i..] {
-            [b'\r', b'\n', ..] => i += 2,
-            [b'\n' | 0, ..] => i += 1,
-            [byte, ..] => {
-                out.push(byte);
-                i += 1;
-            }
-            [] => break,
-        }
-    }
-
-    let start = out.iter().position(|&b| !is_wsp(b)).unwrap_or(out.len());
-    let end = out
+    // Trim first: line breaks and NUL at the ends go with the white space.
+    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0);
+    let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
+    let end = value
         .iter()
-        .rposition(|&b| !is_wsp(b))
+        .rposition(|b| !blank(b))
         .map_or(start, |i| i + 1);
-    out.truncate(end);
-    out.drain(..start);
+    let value = &value[start..end];
+
+    // Then copy the runs between line breaks (CRLF or bare LF) and NULs.
+    let mut out = Vec::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = memchr::memchr2(b'\n', 0, rest) {
+        let run = &rest[..i];
+        let run = match (rest[i], run) {
+            (b'\n', [run @ .., b'\r']) => run,
+            _ => run,
+        };
+        out.extend_from_slice(run);
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
     out
 }
 
@@ -42,7 +43,20 @@ pub(super) fn is_wsp(byte: u8) -> bool {
 
 /// RFC 2045 `tspecials`, which end a `token`.
 fn is_tspecial(byte: u8) -> bool {
-    b"()<>@,;:\\\"/[]?=".contains(&byte)
+    TSPECIALS[usize::from(byte)]
+}
+
+const TSPECIALS: [bool; 256] = octet_set(b"()<>@,;:\\\"/[]?=");
+
+/// A set of octets as a table indexed by octet, built at compile time.
+pub(super) const fn octet_set(members: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < members.len() {
+        set[members[i] as usize] = true;
+        i += 1;
+    }
+    set
 }
 
 /// RFC 2045 `token := 1*<any (US-ASCII) CHAR except SPACE, CTLs, or tspecials>`, widened to
@@ -146,7 +160,8 @@ impl<'a> Cursor<'a> {
             match byte {
                 b'(' => depth += 1,
                 b')' if depth > 0 => depth -= 1,
-                b'\\' if depth > 0 => self.pos += 1,
+                // An escaped octet, if there is one: `pos` never passes the end.
+                b'\\' if depth > 0 && self.pos + 1 < self.bytes.len() => self.pos += 1,
                 b' ' | b'\t' | b'\r' | b'\n' => {}
                 _ if depth > 0 => {}
                 _ => return,
@@ -161,7 +176,7 @@ impl<'a> Cursor<'a> {
         while self.peek().is_some_and(is_token_char) {
             self.pos += 1;
         }
-        &self.bytes[start..self.pos]
+        self.bytes.get(start..self.pos).unwrap_or_default()
     }
 
     /// A parameter value: a quoted string (unquoted here), or anything up to the next `;`
@@ -196,7 +211,7 @@ impl<'a> Cursor<'a> {
         {
             self.pos += 1;
         }
-        self.bytes[start..self.pos].to_vec()
+        self.bytes.get(start..self.pos).unwrap_or_default().to_vec()
     }
 
     /// Skips to just past the next `;`, or to the end.
@@ -211,7 +226,7 @@ impl<'a> Cursor<'a> {
                         self.pos += 1;
                         match byte {
                             b'"' => break,
-                            b'\\' => self.pos += 1,
+                            b'\\' if self.peek().is_some() => self.pos += 1,
                             _ => {}
                         }
                     }
@@ -455,6 +470,8 @@ mod tests {
     fn unfolding_removes_line_breaks_and_outer_space() {
         assert_eq!(unfold(b" a\r\n b\n\tc  "), b"a b\tc");
         assert_eq!(unfold(b"a\0b"), b"ab");
+        assert_eq!(unfold(b"a\rb\r\n c"), b"a\rb c");
+        assert_eq!(unfold(b"\r\n x\r\n"), b"x");
         assert_eq!(unfold(b"   "), b"");
         assert_eq!(unfold(b""), b"");
     }
@@ -516,6 +533,18 @@ mod tests {
                 ("c*".into(), "utf-8''%E2".into())
             ]
         );
+    }
+
+    #[test]
+    fn escapes_at_the_end_stay_in_bounds() {
+        // Found by fuzzing: a backslash ending a comment or a quoted string stepped past
+        // the end of the value.
+        assert_eq!(content_type(b"text/plain (\\"), content_type(b"text/plain"));
+        assert_eq!(content_type(b"text/plain; a (\\").unwrap().params, []);
+        assert_eq!(content_type(b"text/plain x\"\\").unwrap().params, []);
+        assert_eq!(transfer_encoding(b"(\\"), None);
+        assert!(languages(b"(\\").is_empty());
+        assert_eq!(disposition(b"(\\"), None);
     }
 
     #[test]

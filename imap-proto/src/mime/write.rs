@@ -38,13 +38,15 @@ impl View<'_> {
     /// `envelope` (RFC 9051 section 7.5.2) of the message whose header is entity `id`'s.
     pub fn envelope(&self, out: &mut Vec<u8>, id: usize) {
         let from = self.addresses(id, "From");
-        let list = |name: &str| {
-            let list = self.addresses(id, name);
-            // RFC 9051 section 7.5.2: an absent or empty Sender or Reply-To is From.
-            if list.is_empty() { from.clone() } else { list }
+        let sender = self.addresses(id, "Sender");
+        let reply_to = self.addresses(id, "Reply-To");
+        // RFC 9051 section 7.5.2: an absent or empty Sender or Reply-To is From.
+        let sender = if sender.is_empty() { &from } else { &sender };
+        let reply_to = if reply_to.is_empty() {
+            &from
+        } else {
+            &reply_to
         };
-        let sender = list("Sender");
-        let reply_to = list("Reply-To");
 
         out.push(b'(');
         nstring(out, self.field(id, "Date").as_deref());
@@ -52,8 +54,8 @@ impl View<'_> {
         nstring(out, self.field(id, "Subject").as_deref());
         for addresses in [
             &from,
-            &sender,
-            &reply_to,
+            sender,
+            reply_to,
             &self.addresses(id, "To"),
             &self.addresses(id, "Cc"),
             &self.addresses(id, "Bcc"),

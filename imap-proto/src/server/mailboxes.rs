@@ -100,7 +100,10 @@ impl ServerSession {
         if self.rev2 {
             // RFC 9051 section 6.3.2: a LIST response names the selected mailbox. Its
             // attributes would need another request; none is a valid, if terse, answer.
-            out.push_str(&format!("* LIST () \"/\" {}\r\n", self.client_name(&mailbox)));
+            out.push_str(&format!(
+                "* LIST () \"/\" {}\r\n",
+                self.client_name(&mailbox)
+            ));
         } else {
             out.push_str("* 0 RECENT\r\n");
         }
