@@ -14,6 +14,64 @@
 //! - [`server`] is the session;
 //! - `store` (with the `store` feature) answers the session's requests from a
 //!   `mail_store::Store`.
+//!
+//! A session in a few lines: the host answers the login and each store request (here from
+//! a fixed message; a real host uses its store, or the `store` feature's adapter).
+//!
+//! ```
+//! use std::time::Instant;
+//! use imap_proto::server::{
+//!     Answer, Event, MailboxStatus, MessageInfo, Request, ServerConfig, ServerSession,
+//! };
+//!
+//! let now = Instant::now();
+//! let mut config = ServerConfig::new("imap.example.org");
+//! config.tls = true; // Implicit TLS: LOGIN is allowed.
+//! let mut session = ServerSession::new(config, now);
+//! let message = b"Subject: hi\r\n\r\nhello\r\n".to_vec();
+//! let info = MessageInfo {
+//!     uid: 7,
+//!     flags: vec![],
+//!     internal_date: 0,
+//!     size: message.len() as u64,
+//!     modseq: 1,
+//! };
+//! let mut written = Vec::new();
+//!
+//! let script = b"a LOGIN alice secret\r\nb SELECT INBOX\r\nc FETCH 1 BODY.PEEK[]\r\nd LOGOUT\r\n";
+//! session.handle_input(script, now);
+//! while let Some(event) = session.poll_event() {
+//!     match event {
+//!         // A real host checks the password here.
+//!         Event::Login { username, .. } => session.login_ok(username).unwrap(),
+//!         Event::Request(Request::Select { .. }) => {
+//!             let status = MailboxStatus {
+//!                 uid_validity: 1,
+//!                 uid_next: 8,
+//!                 highest_modseq: 1,
+//!                 messages: 1,
+//!                 unseen: 1,
+//!                 size: info.size,
+//!             };
+//!             let answer = Answer::Selected { status, messages: vec![info.clone()] };
+//!             session.answer(Ok(answer)).unwrap();
+//!         }
+//!         Event::Request(Request::Read { uid: 7, .. }) => {
+//!             session.answer(Ok(Answer::Message(message.clone()))).unwrap();
+//!         }
+//!         _ => {}
+//!     }
+//! }
+//! while let Some(bytes) = session.poll_transmit() {
+//!     written.extend_from_slice(&bytes);
+//! }
+//!
+//! let written = String::from_utf8(written).unwrap();
+//! assert!(written.contains("b OK [READ-WRITE] SELECT completed\r\n"));
+//! assert!(written.contains("* 1 FETCH (BODY[] {22}\r\nSubject: hi\r\n\r\nhello\r\n)\r\n"));
+//! assert!(written.ends_with("* BYE Logging out\r\nd OK LOGOUT completed\r\n"));
+//! assert!(session.is_closed());
+//! ```
 
 pub mod command;
 pub mod framing;
