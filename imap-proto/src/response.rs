@@ -234,9 +234,14 @@ pub fn is_atom(value: &[u8]) -> bool {
 }
 
 /// Whether `value` can go in a quoted string: `QUOTED-CHAR` excludes CR, LF and NUL, and
-/// a quoted string is kept short so long values go as literals, which need no escaping.
+/// in IMAP4rev1 (RFC 3501) it is 7-bit only; RFC 9051 allows UTF-8 there, but the encoder
+/// does not know which revision the reader speaks, so anything else goes as a literal,
+/// which both accept. A quoted string is kept short so long values go as literals too.
 fn is_quotable(value: &[u8]) -> bool {
-    value.len() <= 1024 && value.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0)
+    value.len() <= 1024
+        && value
+            .iter()
+            .all(|&b| b.is_ascii() && b != b'\r' && b != b'\n' && b != 0)
 }
 
 /// Writes `value` as an `astring`: an atom when it is one (and not `NIL`, which a reader of
@@ -421,7 +426,7 @@ mod tests {
         assert_eq!(astring(b"two words"), "\"two words\"");
         assert_eq!(astring(b"say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
         assert_eq!(astring(b"a\r\nb"), "{4}\r\na\r\nb");
-        assert_eq!(astring("Entwürfe".as_bytes()), "\"Entwürfe\"");
+        assert_eq!(astring("Entwürfe".as_bytes()), "{9}\r\nEntwürfe");
     }
 
     #[test]

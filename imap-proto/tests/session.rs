@@ -545,7 +545,7 @@ async fn mailbox_names_are_modified_utf7_for_rev1_and_utf8_for_rev2() {
     let out = client.send("a4 LIST \"\" \"日本語\"\r\n").await;
     assert_eq!(
         out,
-        "* LIST (\\HasNoChildren) \"/\" \"日本語\"\r\na4 OK LIST completed\r\n"
+        "* LIST (\\HasNoChildren) \"/\" {9}\r\n日本語\r\na4 OK LIST completed\r\n"
     );
     let names = store.list_mailboxes(ALICE).await.unwrap();
     assert!(names.iter().any(|m| m.name == "日本語"));
