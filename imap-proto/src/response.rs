@@ -291,8 +291,21 @@ pub fn string_bytes(out: &mut Vec<u8>, value: &[u8]) {
 
 /// Appends `value` as a literal: `{n} CRLF` and the octets.
 pub fn literal(out: &mut Vec<u8>, value: &[u8]) {
-    out.extend_from_slice(format!("{{{}}}\r\n", value.len()).as_bytes());
+    use std::io::Write as _;
+
+    let _ = write!(out, "{{{}}}\r\n", value.len());
     out.extend_from_slice(value);
+}
+
+/// Appends `value` as an `astring` to `out`, like [`astring`] but without building a
+/// `String` for the common case of an atom.
+pub fn write_astring(out: &mut Vec<u8>, value: &[u8]) {
+    let all_astring = !value.is_empty() && value.iter().all(|&b| is_astring_char(b));
+    if all_astring && !value.eq_ignore_ascii_case(b"NIL") {
+        out.extend_from_slice(value);
+        return;
+    }
+    string_bytes(out, value);
 }
 
 /// Appends `value` as an `nstring`: `NIL` for `None`, else a `string`.

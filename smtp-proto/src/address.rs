@@ -11,7 +11,7 @@ use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use nom::bytes::complete::{tag, tag_no_case, take_while_m_n, take_while1};
+use nom::bytes::complete::{tag_no_case, take_while_m_n};
 use nom::error::{ErrorKind, ParseError};
 use nom::{IResult, Parser};
 
@@ -182,6 +182,11 @@ fn utf8<'a>(at: &'a [u8], raw: &'a [u8]) -> Result<&'a str, nom::Err<PErr<'a>>> 
     })
 }
 
+/// `raw` (a part of `at`), which must be UTF-8, as an owned string.
+fn owned_text<'a>(at: &'a [u8], raw: &'a [u8]) -> Result<String, nom::Err<PErr<'a>>> {
+    utf8(at, raw).map(str::to_owned)
+}
+
 /// The part of `input` that was consumed to leave `rest`.
 fn consumed<'a>(input: &'a [u8], rest: &'a [u8]) -> &'a [u8] {
     &input[..input.len() - rest.len()]
@@ -269,12 +274,25 @@ fn is(b: u8, class: u8) -> bool {
     CLASSES[b as usize] & class != 0
 }
 
+/// One or more octets of `class`, as nom's `take_while1` (with its error kind), written out
+/// because paths are parsed on every MAIL and RCPT and the generic version does not inline.
 fn take_class1(input: &[u8], class: u8) -> PResult<'_, &[u8]> {
-    take_while1(move |b| is(b, class)).parse(input)
+    let len = input
+        .iter()
+        .position(|&b| !is(b, class))
+        .unwrap_or(input.len());
+    if len == 0 {
+        return syntax(input, ErrorKind::TakeWhile1);
+    }
+    Ok((&input[len..], &input[..len]))
 }
 
+/// The literal `text`, as nom's `tag` (with its error kind), written out for the same reason.
 fn lit<'a>(input: &'a [u8], text: &'static str) -> PResult<'a, &'a [u8]> {
-    tag(text).parse(input)
+    match input.strip_prefix(text.as_bytes()) {
+        Some(rest) => Ok((rest, &input[..text.len()])),
+        None => syntax(input, ErrorKind::Tag),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +385,7 @@ fn local_part(input: &[u8]) -> PResult<'_, LocalPart> {
         if raw.len() > MAX_LOCAL_PART_LEN {
             return too_long(input, AddressError::LocalPartTooLong);
         }
-        (rest, utf8(input, raw)?.to_owned())
+        (rest, owned_text(input, raw)?)
     };
     if input.len() - rest.len() > MAX_LOCAL_PART_LEN {
         return too_long(input, AddressError::LocalPartTooLong);
@@ -410,7 +428,9 @@ fn sub_domain(input: &[u8]) -> PResult<'_, &[u8]> {
 /// ```
 ///
 /// A dot that is not followed by a label is an error (so a trailing dot is rejected).
-fn domain_name(input: &[u8]) -> PResult<'_, &str> {
+/// Returns the name's octets; the caller checks them as UTF-8 (for U-labels) when it keeps
+/// them, and a source route's domain, which is thrown away, is checked all the same.
+fn domain_name(input: &[u8]) -> PResult<'_, &[u8]> {
     let (mut rest, _) = sub_domain(input)?;
     while let [b'.', after @ ..] = rest {
         let (r, _) = sub_domain(after)?;
@@ -419,8 +439,7 @@ fn domain_name(input: &[u8]) -> PResult<'_, &str> {
             return too_long(input, AddressError::DomainTooLong);
         }
     }
-    let name = utf8(input, consumed(input, rest))?;
-    Ok((rest, name))
+    Ok((rest, consumed(input, rest)))
 }
 
 /// ```text
@@ -522,7 +541,7 @@ fn domain_or_address_literal(input: &[u8]) -> PResult<'_, Domain> {
         address_literal(input)
     } else {
         let (rest, name) = domain_name(input)?;
-        Ok((rest, Domain::Name(name.to_owned())))
+        Ok((rest, Domain::Name(owned_text(input, name)?)))
     }
 }
 
@@ -530,18 +549,48 @@ fn domain_or_address_literal(input: &[u8]) -> PResult<'_, Domain> {
 /// Mailbox = Local-part "@" ( Domain / address-literal )
 /// ```
 fn mailbox_inner(input: &[u8]) -> PResult<'_, Mailbox> {
+    if let Some(found) = plain_mailbox(input) {
+        return Ok(found);
+    }
+
     let (rest, local_part) = local_part(input)?;
     let (rest, _) = lit(rest, "@")?;
     let (rest, domain) = domain_or_address_literal(rest)?;
     Ok((rest, Mailbox { local_part, domain }))
 }
 
+/// The usual form of a mailbox, a Dot-string and a domain name, with its text checked as
+/// UTF-8 in one go rather than part by part (validation dominates for such short texts).
+/// `None` for any other form and for any error: [`mailbox_inner`] then takes the general
+/// way, which gives the same value for what this accepts and the precise error otherwise.
+fn plain_mailbox(input: &[u8]) -> Option<(&[u8], Mailbox)> {
+    if input.first() == Some(&b'"') {
+        return None;
+    }
+    let (rest, local) = dot_string(input).ok()?;
+    let domain = rest.strip_prefix(b"@")?;
+    if local.len() > MAX_LOCAL_PART_LEN || domain.first() == Some(&b'[') {
+        return None;
+    }
+    let (rest, _) = domain_name(domain).ok()?;
+
+    // `@` is ASCII, so both sides of it are UTF-8 when the whole is.
+    let text = std::str::from_utf8(consumed(input, rest)).ok()?;
+    let (local, domain) = text.split_at(local.len());
+    let mailbox = Mailbox {
+        local_part: LocalPart(local.to_owned()),
+        domain: Domain::Name(domain[1..].to_owned()),
+    };
+    Some((rest, mailbox))
+}
+
 /// ```text
 /// At-domain = "@" Domain
 /// ```
 fn at_domain(input: &[u8]) -> PResult<'_, ()> {
-    let (rest, _) = lit(input, "@")?;
-    let (rest, _) = domain_name(rest)?;
+    let (domain, _) = lit(input, "@")?;
+    let (rest, name) = domain_name(domain)?;
+    utf8(domain, name)?;
     Ok((rest, ()))
 }
 
@@ -596,8 +645,11 @@ fn reverse_path_inner(input: &[u8]) -> PResult<'_, ReversePath> {
 /// Rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path ) ...
 /// ```
 fn forward_path_inner(input: &[u8]) -> PResult<'_, ForwardPath> {
-    if let Ok((rest, _)) = tag_no_case::<_, _, PErr<'_>>("<Postmaster>").parse(input) {
-        return Ok((rest, ForwardPath::Postmaster));
+    const POSTMASTER: &[u8] = b"<Postmaster>";
+    if let Some(head) = input.get(..POSTMASTER.len())
+        && head.eq_ignore_ascii_case(POSTMASTER)
+    {
+        return Ok((&input[POSTMASTER.len()..], ForwardPath::Postmaster));
     }
     let (rest, mailbox) = path(input)?;
     Ok((rest, ForwardPath::Mailbox(mailbox)))

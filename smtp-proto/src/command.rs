@@ -202,26 +202,27 @@ impl Command {
             None => (line, None),
         };
 
-        // Verbs are case-insensitive (RFC 5321 section 2.4); dispatch on length first so
-        // the common commands cost one or two comparisons.
+        // Verbs are case-insensitive (RFC 5321 section 2.4). The common ones are four
+        // letters, compared as one folded word; see `fold_word`.
         let is = |name: &[u8]| verb.eq_ignore_ascii_case(name);
-        match (verb.len(), args) {
-            (4, Some(args)) if is(b"MAIL") => parse_mail(args),
-            (4, Some(args)) if is(b"RCPT") => parse_rcpt(args),
-            (4, None) if is(b"DATA") => Ok(Self::Data),
-            (4, Some(args)) if is(b"BDAT") => parse_bdat(args),
-            (4, Some(args)) if is(b"EHLO") => Ok(Self::Ehlo(parse_domain(args)?)),
-            (4, Some(args)) if is(b"HELO") => Ok(Self::Helo(parse_domain(args)?)),
-            (4, None) if is(b"RSET") => Ok(Self::Rset),
-            (4, _) if is(b"NOOP") => Ok(Self::Noop),
-            (4, None) if is(b"QUIT") => Ok(Self::Quit),
-            (4, Some(args)) if is(b"AUTH") => parse_auth(args),
-            (4, Some(args)) if is(b"VRFY") => Ok(Self::Vrfy(parse_string(args)?)),
-            (4, Some(args)) if is(b"EXPN") => Ok(Self::Expn(parse_string(args)?)),
-            (4, None) if is(b"HELP") => Ok(Self::Help(None)),
-            (4, Some(args)) if is(b"HELP") => Ok(Self::Help(Some(parse_string(args)?))),
-            (8, None) if is(b"STARTTLS") => Ok(Self::StartTls),
-            (4 | 8, _) if KNOWN_VERBS.iter().any(|v| is(v)) => Err(CommandError::Syntax),
+        let word = fold_word(verb);
+        match (word, args) {
+            (MAIL, Some(args)) => parse_mail(args),
+            (RCPT, Some(args)) => parse_rcpt(args),
+            (DATA, None) => Ok(Self::Data),
+            (BDAT, Some(args)) => parse_bdat(args),
+            (EHLO, Some(args)) => Ok(Self::Ehlo(parse_domain(args)?)),
+            (HELO, Some(args)) => Ok(Self::Helo(parse_domain(args)?)),
+            (RSET, None) => Ok(Self::Rset),
+            (NOOP, _) => Ok(Self::Noop),
+            (QUIT, None) => Ok(Self::Quit),
+            (AUTH, Some(args)) => parse_auth(args),
+            (VRFY, Some(args)) => Ok(Self::Vrfy(parse_string(args)?)),
+            (EXPN, Some(args)) => Ok(Self::Expn(parse_string(args)?)),
+            (HELP, None) => Ok(Self::Help(None)),
+            (HELP, Some(args)) => Ok(Self::Help(Some(parse_string(args)?))),
+            _ if verb.len() == 8 && is(b"STARTTLS") && args.is_none() => Ok(Self::StartTls),
+            _ if KNOWN_VERBS.iter().any(|v| is(v)) => Err(CommandError::Syntax),
             _ => Err(CommandError::Unrecognized),
         }
     }
@@ -309,6 +310,36 @@ const KNOWN_VERBS: [&[u8]; 15] = [
     b"TURN",
 ];
 
+/// A four-octet verb as one word with the ASCII case bit set in every octet, `0` for other
+/// lengths. Setting bit 0x20 maps exactly `A`-`Z` and `a`-`z` onto `a`-`z`, so comparing
+/// with a word of lower-case letters is a case-insensitive comparison of letters; octets
+/// that are not letters can never fold onto one.
+fn fold_word(verb: &[u8]) -> u32 {
+    match verb {
+        &[a, b, c, d] => u32::from_be_bytes([a, b, c, d]) | 0x2020_2020,
+        _ => 0,
+    }
+}
+
+/// The folded word of a lower-case verb, for [`fold_word`].
+const fn word(verb: &[u8; 4]) -> u32 {
+    u32::from_be_bytes(*verb)
+}
+
+const MAIL: u32 = word(b"mail");
+const RCPT: u32 = word(b"rcpt");
+const DATA: u32 = word(b"data");
+const BDAT: u32 = word(b"bdat");
+const EHLO: u32 = word(b"ehlo");
+const HELO: u32 = word(b"helo");
+const RSET: u32 = word(b"rset");
+const NOOP: u32 = word(b"noop");
+const QUIT: u32 = word(b"quit");
+const AUTH: u32 = word(b"auth");
+const VRFY: u32 = word(b"vrfy");
+const EXPN: u32 = word(b"expn");
+const HELP: u32 = word(b"help");
+
 fn memchr_space(line: &[u8]) -> Option<usize> {
     line.iter().position(|&b| b == b' ')
 }
@@ -362,7 +393,8 @@ fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
     let (reverse_path, rest) = ReversePath::parse_prefix(rest).map_err(CommandError::Sender)?;
 
     let mut parameters = MailParameters::default();
-    for (keyword, value) in esmtp_parameters(rest)? {
+    let mut list = [(&[][..], None); MAX_PARAMETERS];
+    for &(keyword, value) in esmtp_parameters(rest, &mut list)? {
         let is = |name: &str| keyword.eq_ignore_ascii_case(name.as_bytes());
         if is("SIZE") {
             let size = value
@@ -370,10 +402,10 @@ fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
                 .ok_or(CommandError::InvalidParameter("SIZE"))?;
             set_once(&mut parameters.size, size, "SIZE")?;
         } else if is("BODY") {
-            let body = match value.map(|v| v.to_ascii_uppercase()).as_deref() {
-                Some(b"7BIT") => Body::SevenBit,
-                Some(b"8BITMIME") => Body::EightBitMime,
-                Some(b"BINARYMIME") => Body::BinaryMime,
+            let body = match value {
+                Some(v) if v.eq_ignore_ascii_case(b"7BIT") => Body::SevenBit,
+                Some(v) if v.eq_ignore_ascii_case(b"8BITMIME") => Body::EightBitMime,
+                Some(v) if v.eq_ignore_ascii_case(b"BINARYMIME") => Body::BinaryMime,
                 _ => return Err(CommandError::InvalidParameter("BODY")),
             };
             set_once(&mut parameters.body, body, "BODY")?;
@@ -382,9 +414,9 @@ fn parse_mail(args: &[u8]) -> Result<Command, CommandError> {
         } else if is("REQUIRETLS") {
             set_flag(&mut parameters.requiretls, value, "REQUIRETLS")?;
         } else if is("RET") {
-            let ret = match value.map(|v| v.to_ascii_uppercase()).as_deref() {
-                Some(b"FULL") => Ret::Full,
-                Some(b"HDRS") => Ret::Headers,
+            let ret = match value {
+                Some(v) if v.eq_ignore_ascii_case(b"FULL") => Ret::Full,
+                Some(v) if v.eq_ignore_ascii_case(b"HDRS") => Ret::Headers,
                 _ => return Err(CommandError::InvalidParameter("RET")),
             };
             set_once(&mut parameters.ret, ret, "RET")?;
@@ -416,7 +448,8 @@ fn parse_rcpt(args: &[u8]) -> Result<Command, CommandError> {
     let (forward_path, rest) = ForwardPath::parse_prefix(rest).map_err(CommandError::Recipient)?;
 
     let mut parameters = RcptParameters::default();
-    for (keyword, value) in esmtp_parameters(rest)? {
+    let mut list = [(&[][..], None); MAX_PARAMETERS];
+    for &(keyword, value) in esmtp_parameters(rest, &mut list)? {
         let is = |name: &str| keyword.eq_ignore_ascii_case(name.as_bytes());
         if is("NOTIFY") {
             let notify = value
@@ -474,6 +507,13 @@ fn parse_auth(args: &[u8]) -> Result<Command, CommandError> {
 /// One `esmtp-param`: the keyword and its value, if any.
 type Parameter<'a> = (&'a [u8], Option<&'a [u8]>);
 
+/// At most one of each known parameter exists; a long list is an attack on the parser.
+const MAX_PARAMETERS: usize = 16;
+
+/// Room for the parameters of one command. The caller keeps it on its stack, so the bounded
+/// list is neither allocated nor moved: MAIL and RCPT are the hottest commands.
+type ParameterList<'a> = [Parameter<'a>; MAX_PARAMETERS];
+
 /// `Mail-parameters = esmtp-param *(SP esmtp-param)` after the path: either nothing, or
 /// one space and then the parameters separated by single spaces.
 ///
@@ -482,22 +522,26 @@ type Parameter<'a> = (&'a [u8], Option<&'a [u8]>);
 /// esmtp-keyword  = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
 /// esmtp-value    = 1*(%d33-60 / %d62-126)   ; RFC 6531 adds UTF8-non-ascii
 /// ```
-fn esmtp_parameters(rest: &[u8]) -> Result<Vec<Parameter<'_>>, CommandError> {
+///
+/// Every parameter is checked against the grammar before the caller sees any, so a syntax
+/// error anywhere wins over an unknown keyword.
+fn esmtp_parameters<'a, 'l>(
+    rest: &'a [u8],
+    list: &'l mut ParameterList<'a>,
+) -> Result<&'l [Parameter<'a>], CommandError> {
     let Some(params) = rest.strip_prefix(b" ") else {
         return if rest.is_empty() {
-            Ok(Vec::new())
+            Ok(&[])
         } else {
             Err(CommandError::Syntax)
         };
     };
 
-    // At most one of each known parameter exists; a long list is an attack on the parser.
-    const MAX_PARAMETERS: usize = 16;
-    let mut found = Vec::new();
+    let mut len = 0;
     for param in params.split(|&b| b == b' ') {
-        if found.len() == MAX_PARAMETERS {
+        let Some(slot) = list.get_mut(len) else {
             return Err(CommandError::Syntax);
-        }
+        };
         let (keyword, value) = match param.iter().position(|&b| b == b'=') {
             Some(at) => (&param[..at], Some(&param[at + 1..])),
             None => (param, None),
@@ -505,25 +549,55 @@ fn esmtp_parameters(rest: &[u8]) -> Result<Vec<Parameter<'_>>, CommandError> {
         if !is_esmtp_keyword(keyword) || !value.is_none_or(is_esmtp_value) {
             return Err(CommandError::Syntax);
         }
-        found.push((keyword, value));
+        *slot = (keyword, value);
+        len += 1;
     }
-
-    Ok(found)
+    Ok(&list[..len])
 }
+
+/// `ALPHA / DIGIT / "-"`, the octets of an `esmtp-keyword` after its first.
+const KEYWORD: u8 = 1 << 0;
+/// `%d33-60 / %d62-126`, the ASCII octets of an `esmtp-value`.
+const VALUE: u8 = 1 << 1;
+
+/// The two classes as one table: parameters are checked octet by octet on every MAIL and
+/// RCPT, and a lookup is cheaper than the range comparisons.
+const PARAMETER_CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            table[i] |= KEYWORD;
+        }
+        if matches!(b, 33..=60 | 62..=126) {
+            table[i] |= VALUE;
+        }
+        i += 1;
+    }
+    table
+};
 
 fn is_esmtp_keyword(keyword: &[u8]) -> bool {
     match keyword.split_first() {
         Some((first, rest)) => {
             first.is_ascii_alphanumeric()
-                && rest.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+                && rest
+                    .iter()
+                    .all(|&b| PARAMETER_CLASSES[usize::from(b)] & KEYWORD != 0)
         }
         None => false,
     }
 }
 
 fn is_esmtp_value(value: &[u8]) -> bool {
-    let ascii_ok = |b: &u8| matches!(b, 33..=60 | 62..=126) || *b >= 0x80;
-    !value.is_empty() && value.iter().all(ascii_ok) && std::str::from_utf8(value).is_ok()
+    // Values are nearly always ASCII: only non-ASCII octets call for UTF-8 validation.
+    let ascii = |b: &u8| PARAMETER_CLASSES[usize::from(*b)] & VALUE != 0;
+    if !value.is_empty() && value.iter().all(ascii) {
+        return true;
+    }
+    let ascii_or_utf8 = |b: &u8| ascii(b) || *b >= 0x80;
+    !value.is_empty() && value.iter().all(ascii_or_utf8) && std::str::from_utf8(value).is_ok()
 }
 
 fn unknown(keyword: &[u8]) -> CommandError {
@@ -545,12 +619,17 @@ fn set_flag(slot: &mut bool, value: Option<&[u8]>, name: &'static str) -> Result
     Ok(())
 }
 
-/// `1*20DIGIT`, as SIZE (RFC 1870) and BDAT's chunk-size use.
+/// `1*20DIGIT`, as SIZE (RFC 1870) and BDAT's chunk-size use; `None` past `u64::MAX`.
 fn parse_number(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 20 {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    digits.iter().try_fold(0u64, |number, &digit| {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        number.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
 }
 
 /// `"NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" )`
@@ -561,10 +640,10 @@ fn parse_notify(value: &[u8]) -> Option<Notify> {
 
     let (mut success, mut failure, mut delay) = (false, false, false);
     for word in value.split(|&b| b == b',') {
-        let slot = match word.to_ascii_uppercase().as_slice() {
-            b"SUCCESS" => &mut success,
-            b"FAILURE" => &mut failure,
-            b"DELAY" => &mut delay,
+        let slot = match word {
+            _ if word.eq_ignore_ascii_case(b"SUCCESS") => &mut success,
+            _ if word.eq_ignore_ascii_case(b"FAILURE") => &mut failure,
+            _ if word.eq_ignore_ascii_case(b"DELAY") => &mut delay,
             _ => return None,
         };
         if std::mem::replace(slot, true) {

@@ -23,15 +23,12 @@ pub(crate) enum Frame {
 /// Frames the next command line of `buf`, allowing `max` bytes including CRLF.
 /// `discarding` is set while the rest of an over-long line is being dropped.
 pub(crate) fn next_line(buf: &[u8], max: usize, discarding: bool) -> Frame {
-    match find_crlf(buf) {
-        Some(at) if discarding || at + 2 > max => Frame::TooLong {
+    match find_line_end(buf) {
+        Some((at, _)) if discarding || at + 2 > max => Frame::TooLong {
             consumed: at + 2,
             finished: true,
         },
-        Some(len) => Frame::Line {
-            len,
-            bare: memchr2(b'\r', b'\n', &buf[..len]).is_some(),
-        },
+        Some((len, bare)) => Frame::Line { len, bare },
         None if discarding || buf.len() >= max => {
             // Keep a trailing CR: it may be the first half of the CRLF that ends the line.
             let consumed = buf.len() - usize::from(buf.last() == Some(&b'\r'));
@@ -42,6 +39,18 @@ pub(crate) fn next_line(buf: &[u8], max: usize, discarding: bool) -> Frame {
         }
         None => Frame::Incomplete,
     }
+}
+
+/// The offset of the first CRLF in `buf`, and whether a bare CR or LF comes before it.
+fn find_line_end(buf: &[u8]) -> Option<(usize, bool)> {
+    // The first CR or LF is nearly always the CRLF itself, and then one scan answers both.
+    let first = memchr2(b'\r', b'\n', buf)?;
+    if buf[first..].starts_with(b"\r\n") {
+        return Some((first, false));
+    }
+
+    // Otherwise the octet at `first` is a bare line ending before any CRLF.
+    find_crlf(buf).map(|at| (at, true))
 }
 
 /// The offset of the first CRLF in `buf`.

@@ -1,6 +1,8 @@
 //! FETCH (RFC 9051 section 6.4.5): which messages, the implicit `\Seen`, reading content
 //! one message at a time, and writing each FETCH response.
 
+use std::io::Write as _;
+
 use crate::command::{FetchAttribute, Section, SectionText, SequenceSet, Tag};
 use crate::mime::MimeMessage;
 use crate::response::{self, Code, Status};
@@ -205,20 +207,28 @@ impl ServerSession {
             .expect("FETCH runs in the selected state");
         let message = &view.messages[index];
         let mime = raw.map(MimeMessage::parse);
-        let mut items = job.items.clone();
-        if job.seen_set.contains(&message.uid) && !items.contains(&FetchAttribute::Flags) {
-            items.push(FetchAttribute::Flags);
-        }
+        let add_flags =
+            job.seen_set.contains(&message.uid) && !job.items.contains(&FetchAttribute::Flags);
+        let extra: &[FetchAttribute] = if add_flags {
+            &[FetchAttribute::Flags]
+        } else {
+            &[]
+        };
 
-        let mut out = format!("* {} FETCH (", index + 1).into_bytes();
-        for (i, item) in items.iter().enumerate() {
+        // Written straight into the output; a failing item takes back what was written.
+        let start = self.output.len();
+        let out = &mut self.output;
+        let _ = write!(out, "* {} FETCH (", index + 1);
+        for (i, item) in job.items.iter().chain(extra).enumerate() {
             if i > 0 {
                 out.push(b' ');
             }
-            write_item(&mut out, item, message, raw, mime.as_ref())?;
+            if let Err(code) = write_item(out, item, message, raw, mime.as_ref()) {
+                out.truncate(start);
+                return Err(code);
+            }
         }
         out.extend_from_slice(b")\r\n");
-        self.output.extend_from_slice(&out);
         Ok(())
     }
 }
@@ -233,16 +243,18 @@ fn write_item(
     let raw = raw.unwrap_or_default();
     match item {
         FetchAttribute::Flags => write_flags(out, &message.flags),
-        FetchAttribute::Uid => out.extend_from_slice(format!("UID {}", message.uid).as_bytes()),
+        FetchAttribute::Uid => {
+            let _ = write!(out, "UID {}", message.uid);
+        }
         FetchAttribute::InternalDate => {
             out.extend_from_slice(b"INTERNALDATE ");
             out.extend_from_slice(response::date_time(message.internal_date).as_bytes());
         }
         FetchAttribute::Rfc822Size => {
-            out.extend_from_slice(format!("RFC822.SIZE {}", message.size).as_bytes());
+            let _ = write!(out, "RFC822.SIZE {}", message.size);
         }
         FetchAttribute::ModSeq => {
-            out.extend_from_slice(format!("MODSEQ ({})", message.modseq).as_bytes());
+            let _ = write!(out, "MODSEQ ({})", message.modseq);
         }
         FetchAttribute::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
@@ -290,7 +302,7 @@ fn write_item(
                 Some(Ok(data)) => data.map_or(0, |data| data.len()),
                 None => 0,
             };
-            out.extend_from_slice(format!(" {size}").as_bytes());
+            let _ = write!(out, " {size}");
         }
         FetchAttribute::Rfc822 => {
             out.extend_from_slice(b"RFC822 ");
@@ -317,13 +329,22 @@ fn write_item(
 /// `flag-list = "(" [flag *(SP flag)] ")"`, preceded by `FLAGS `.
 pub(super) fn write_flags(out: &mut Vec<u8>, flags: &[String]) {
     out.extend_from_slice(b"FLAGS (");
-    out.extend_from_slice(flags.join(" ").as_bytes());
+    for (i, flag) in flags.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(flag.as_bytes());
+    }
     out.push(b')');
 }
 
 fn write_part(out: &mut Vec<u8>, part: &[u32]) {
-    let numbers: Vec<String> = part.iter().map(u32::to_string).collect();
-    out.extend_from_slice(numbers.join(".").as_bytes());
+    for (i, number) in part.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        let _ = write!(out, "{number}");
+    }
 }
 
 /// The section spec as the client asked for it, for the response's item name.
@@ -344,12 +365,13 @@ fn write_section(out: &mut Vec<u8>, section: &Section) {
     };
     out.extend_from_slice(name);
     if let Some(fields) = fields {
-        let names: Vec<String> = fields
-            .iter()
-            .map(|f| response::astring(f.as_bytes()))
-            .collect();
         out.extend_from_slice(b" (");
-        out.extend_from_slice(names.join(" ").as_bytes());
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            response::write_astring(out, field.as_bytes());
+        }
         out.push(b')');
     }
 }
@@ -371,13 +393,13 @@ fn write_partial_data(
         None => data,
     });
     if let Some((offset, _)) = partial {
-        out.extend_from_slice(format!("<{offset}>").as_bytes());
+        let _ = write!(out, "<{offset}>");
     }
     out.push(b' ');
     match data {
         None => out.extend_from_slice(b"NIL"),
         Some(data) if binary && data.contains(&0) => {
-            out.extend_from_slice(format!("~{{{}}}\r\n", data.len()).as_bytes());
+            let _ = write!(out, "~{{{}}}\r\n", data.len());
             out.extend_from_slice(data);
         }
         Some(data) => response::literal(out, data),
@@ -387,10 +409,11 @@ fn write_partial_data(
 /// An unsolicited FETCH telling the client of a flag change (RFC 9051 section 7.5.2),
 /// with MODSEQ once CONDSTORE is on (RFC 7162 section 3.1.4).
 pub(super) fn flags_update(seq: u32, message: &MessageInfo, condstore: bool) -> Vec<u8> {
-    let mut out = format!("* {seq} FETCH (UID {} ", message.uid).into_bytes();
+    let mut out = Vec::with_capacity(64);
+    let _ = write!(out, "* {seq} FETCH (UID {} ", message.uid);
     write_flags(&mut out, &message.flags);
     if condstore {
-        out.extend_from_slice(format!(" MODSEQ ({})", message.modseq).as_bytes());
+        let _ = write!(out, " MODSEQ ({})", message.modseq);
     }
     out.extend_from_slice(b")\r\n");
     out
