@@ -305,5 +305,7 @@ python3 "$bench/peers/report.py" \
     --dovecot "$(dovecot --version)" \
     --rampart "$("$server_bin" --version)" \
     --loadavg "$loadavg_start" \
+    --loadavg-end "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
     --params "messages=$MESSAGES size=$SIZE concurrency=$CONCURRENCY rounds=$ROUNDS \
 imap_clients=$IMAP_CLIENTS imap_seconds=$IMAP_SECONDS idle_connections=$IDLE_CONNECTIONS"

@@ -5,7 +5,6 @@ round, so one disturbed round on a shared machine does not decide the figure.
 """
 
 import argparse
-import datetime
 import json
 import os
 import pathlib
@@ -13,6 +12,7 @@ import platform
 import re
 import statistics
 import subprocess
+import textwrap
 
 BEGIN = "<!-- whole-server:begin -->"
 END = "<!-- whole-server:end -->"
@@ -130,6 +130,11 @@ def table(results):
     return header + "\n" + "\n".join(rows), context
 
 
+def wrap(paragraph):
+    """Markdown prose within 100 columns; words (and inline code) are never split."""
+    return textwrap.fill(paragraph, width=100, break_long_words=False, break_on_hyphens=False)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", type=pathlib.Path, required=True)
@@ -140,25 +145,30 @@ def main():
     parser.add_argument("--dovecot", required=True)
     parser.add_argument("--rampart", required=True)
     parser.add_argument("--params", required=True)
-    parser.add_argument("--loadavg", required=True)
+    parser.add_argument("--loadavg", required=True, help="load average at the start")
+    parser.add_argument("--loadavg-end", required=True)
+    parser.add_argument("--date", required=True, help="when the run ended, as printed")
     args = parser.parse_args()
 
     rows, context = table(args.results)
     m = machine()
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load_end = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+    header = (
+        f"Run of {args.date} on {m['cpus']} CPUs ({m['model']}), {m['memory']} of memory, "
+        f"Linux {m['kernel']}; load average {args.loadavg} at the start and "
+        f"{args.loadavg_end} at the end. {args.rampart}; Postfix {args.postfix}; "
+        f"Dovecot {args.dovecot}. Parameters: {args.params}."
+    )
     block = "\n".join([
         BEGIN,
-        f"Run of {now} on {m['cpus']} CPUs ({m['model']}), {m['memory']} of memory, "
-        f"Linux {m['kernel']}; load average {args.loadavg} at the start and "
-        f"{' '.join(load_end)} at the end. {args.rampart}; Postfix {args.postfix}; "
-        f"Dovecot {args.dovecot}.",
+        wrap(header),
         "",
-        f"Command: `{args.command}` ({args.params}).",
+        "```sh",
+        args.command,
+        "```",
         "",
         rows,
         "",
-        context,
+        wrap(context),
         END,
     ])
     print(block)
