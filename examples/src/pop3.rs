@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::login::{self, PasswordCheck, SaslLogin};
-use crate::smtp::{Shared, Stream, log_tls};
+use crate::smtp::{Shared, Stream, log_tls, upgrade_to_tls};
 
 /// Which POP3 service a listener offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,18 +218,9 @@ impl Conn {
     }
 
     async fn start_tls(&mut self) -> std::io::Result<()> {
-        let stream = self
-            .stream
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stream"))?;
-        let Stream::Plain(tcp) = stream else {
-            self.stream = Some(stream);
-            return Ok(());
-        };
-        let tls = self.shared.tls.accept(tcp).await?;
-        log_tls(&tls, self.ip, self.kind.name());
-        self.stream = Some(Stream::Tls(Box::new(tls)));
-        self.session.tls_established(Instant::now());
+        if upgrade_to_tls(&mut self.stream, &self.shared, self.ip, self.kind.name()).await? {
+            self.session.tls_established(Instant::now());
+        }
         Ok(())
     }
 

@@ -256,6 +256,29 @@ pub(crate) fn log_tls(tls: &TlsStream<TcpStream>, ip: IpAddr, listener: &str) {
     );
 }
 
+/// Upgrades a plaintext connection after STARTTLS or STLS: takes the stream, runs the
+/// handshake, logs it and puts the encrypted stream back. Returns whether it upgraded (an
+/// already encrypted stream is left alone); a failed handshake is an error, and the stream
+/// is then gone.
+pub(crate) async fn upgrade_to_tls(
+    slot: &mut Option<Stream>,
+    shared: &Shared,
+    ip: IpAddr,
+    listener: &str,
+) -> std::io::Result<bool> {
+    let stream = slot
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stream"))?;
+    let Stream::Plain(tcp) = stream else {
+        *slot = Some(stream);
+        return Ok(false);
+    };
+    let tls = shared.tls.accept(tcp).await?;
+    log_tls(&tls, ip, listener);
+    *slot = Some(Stream::Tls(Box::new(tls)));
+    Ok(true)
+}
+
 impl Conn {
     fn stream(&mut self) -> std::io::Result<&mut Stream> {
         self.stream
@@ -326,19 +349,10 @@ impl Conn {
     }
 
     async fn start_tls(&mut self) -> std::io::Result<()> {
-        let stream = self
-            .stream
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stream"))?;
-        let Stream::Plain(tcp) = stream else {
-            self.stream = Some(stream);
-            return Ok(());
-        };
-        let tls = self.shared.tls.accept(tcp).await?;
-        log_tls(&tls, self.ip, self.kind.name());
-        self.stream = Some(Stream::Tls(Box::new(tls)));
-        self.reset();
-        self.session.tls_established(Instant::now());
+        if upgrade_to_tls(&mut self.stream, &self.shared, self.ip, self.kind.name()).await? {
+            self.reset();
+            self.session.tls_established(Instant::now());
+        }
         Ok(())
     }
 
