@@ -3,15 +3,33 @@
 //! shared limiter, with TOTP codes refused on replay and one fail2ban-stable line per attempt.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use mail_auth::authenticator::{Connection, Exchange, Mechanisms, Outcome};
 use mail_auth::limiter::{AuthEvent, AuthOutcome};
 use mail_auth::sasl::{Context, Failure, MechanismName, ServerStep};
 use mail_store::StoreError;
+use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
 use crate::smtp::{Shared, lock, unix_now};
+
+/// Password hashing (Argon2id, 19 MiB and tens of milliseconds each) runs at most this many
+/// at once, one per core: a flood of logins then queues instead of taking memory and the
+/// async workers that every other connection needs.
+static PASSWORD_CHECKS: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Semaphore::new(cores)
+});
+
+/// Runs `check`, which may hash a password, on a thread that may block, within the bound
+/// of [`PASSWORD_CHECKS`].
+async fn hashing<T>(check: impl FnOnce() -> T) -> T {
+    // The semaphore is never closed, so acquiring only waits.
+    let _permit = PASSWORD_CHECKS.acquire().await;
+    tokio::task::block_in_place(check)
+}
 
 /// Logs one attempt: successes at info, failures and refusals at warn (what fail2ban reads).
 fn log_event(event: &AuthEvent) {
@@ -67,11 +85,14 @@ pub async fn check_password(
     };
 
     let context = Context::new(unix_now().max(0) as u64);
-    let mut verified = account.as_ref().and_then(|a| {
-        a.credentials
-            .verify_plaintext(password, &context)
-            .map(|(_, step)| (a.address.clone(), step))
-    });
+    let mut verified = hashing(|| {
+        account.as_ref().and_then(|a| {
+            a.credentials
+                .verify_plaintext(password, &context)
+                .map(|(_, step)| (a.address.clone(), step))
+        })
+    })
+    .await;
     if let Some((address, Some(step))) = &verified
         && let Err(e) = shared.store.use_totp_step(address, *step).await
     {
@@ -196,13 +217,11 @@ impl SaslLogin {
                         return ServerStep::Failure(Failure::Temporary);
                     };
                     let context = Context::new(unix_now().max(0) as u64);
-                    let mut limiter = lock(&shared.limiter);
-                    outcome = exchange.credentials(
-                        found.as_ref(),
-                        &context,
-                        &mut limiter,
-                        Instant::now(),
-                    );
+                    outcome = hashing(|| {
+                        let mut limiter = lock(&shared.limiter);
+                        exchange.credentials(found.as_ref(), &context, &mut limiter, Instant::now())
+                    })
+                    .await;
                 }
                 Outcome::Step(step) => return step,
                 Outcome::Finished {
