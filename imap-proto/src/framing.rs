@@ -496,28 +496,9 @@ impl Framer {
                     return Step::Wait;
                 }
 
+                // The line ended: the same choice as after any line that broke a limit.
                 let tag = tag.take();
-                match marker.literal() {
-                    Some((size, false)) if size > self.max_literal => {
-                        self.close();
-                        Step::Yield(Frame::LiteralTooLarge {
-                            tag,
-                            size,
-                            synchronizing: false,
-                        })
-                    }
-                    Some((size, false)) => {
-                        self.state = State::Discard {
-                            tag,
-                            step: DiscardStep::Literal(size),
-                        };
-                        Step::Again
-                    }
-                    _ => {
-                        self.state = State::Line { scanned: 0 };
-                        Step::Yield(Frame::TooLong { tag })
-                    }
-                }
+                self.refuse_after_line(tag, marker.literal())
             }
         }
     }

@@ -559,6 +559,8 @@ pub struct ServerSession {
     changes: VecDeque<MailboxChange>,
     /// The mailbox must be reread before updates are sent (messages arrived, changes missed).
     resync: bool,
+    /// Messages joined the view on a reread; the client has not had their EXISTS yet.
+    arrived: bool,
     /// The client enabled IMAP4rev2 (RFC 5161 ENABLE); otherwise it speaks IMAP4rev1.
     rev2: bool,
     /// The client used a CONDSTORE-enabling command (RFC 7162 section 3.1).
@@ -596,6 +598,7 @@ impl ServerSession {
             view: None,
             changes: VecDeque::new(),
             resync: false,
+            arrived: false,
             rev2: false,
             condstore: false,
             saved: Vec::new(),
@@ -1403,7 +1406,6 @@ impl ServerSession {
         };
         let mut resync = false;
         self.changes.retain(|change| match change {
-            MailboxChange::Appended { uid: 0 } => true,
             MailboxChange::Appended { uid } => {
                 resync |= view.index_of(*uid).is_none() && *uid >= view.uid_next;
                 false
@@ -1477,24 +1479,19 @@ impl ServerSession {
 
         // New messages join the view at once; send_updates reports EXISTS.
         let last = view.messages.last().map_or(0, |m| m.uid);
-        let mut arrived = false;
         for message in list {
             if message.uid > last {
                 view.uid_next = view.uid_next.max(message.uid + 1);
                 view.highest_modseq = view.highest_modseq.max(message.modseq);
                 view.messages.push(message);
-                arrived = true;
+                self.arrived = true;
             }
-        }
-        if arrived {
-            self.changes.push_front(MailboxChange::Appended { uid: 0 });
         }
     }
 
     /// Sends the untagged updates the client may see now and applies them to the view.
     fn send_updates(&mut self, allow_expunge: bool) {
         let mut held = VecDeque::new();
-        let mut exists_changed = false;
         while let Some(change) = self.changes.pop_front() {
             let Some(view) = self.view.as_mut() else {
                 self.changes.clear();
@@ -1502,10 +1499,7 @@ impl ServerSession {
             };
             match change {
                 MailboxChange::Appended { uid } => {
-                    // uid 0 marks messages reconcile already added; others need a reread.
-                    if uid == 0 {
-                        exists_changed = true;
-                    } else if view.index_of(uid).is_none() && uid >= view.uid_next {
+                    if view.index_of(uid).is_none() && uid >= view.uid_next {
                         self.resync = true;
                     }
                 }
@@ -1548,7 +1542,9 @@ impl ServerSession {
             }
         }
         self.changes = held;
-        if exists_changed && let Some(view) = &self.view {
+        if std::mem::take(&mut self.arrived)
+            && let Some(view) = &self.view
+        {
             let line = format!("* {} EXISTS\r\n", view.messages.len());
             self.output.extend_from_slice(line.as_bytes());
         }

@@ -699,6 +699,7 @@ fn section_6_4_4_search() {
         "A282",
         search(None, flagged_since_not_smith()),
     );
+    // RFC 9051's own example: its literal's six octets stand for UTF-8 text.
     assert_eq!(
         parse_bytes(b"A284 SEARCH CHARSET UTF-8 TEXT {6}\r\nXXXXXX\r\n").body,
         CommandBody::Search {

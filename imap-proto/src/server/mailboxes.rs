@@ -50,6 +50,7 @@ impl ServerSession {
         }
         self.changes.clear();
         self.resync = false;
+        self.arrived = false;
         self.saved.clear();
         if self.state == State::Selected {
             self.state = State::Authenticated;
